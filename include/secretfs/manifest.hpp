@@ -1,0 +1,78 @@
+// The manifest: which secrets are served, from which age files, with which owner and mode.
+//
+// Problems are kept apart by reach. A problem with the manifest as a whole (TOML syntax,
+// an unknown top-level key, a wrong type at the top level) throws ManifestError and nothing is
+// served. A problem with one secret (a bad name, mode, owner or key in its table) refuses that
+// secret alone: it is left out of `secrets` and described in `problems`, and every other secret
+// is still served.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace secretfs::manifest {
+
+inline constexpr std::string_view kDefaultMountPoint = "/run/secrets";
+inline constexpr mode_t kDefaultMode = 0400;
+
+struct Secret {
+  std::string name;             // "db/password": '/'-separated, validated
+  std::filesystem::path file;   // absolute path of the age file
+  uid_t uid = 0;
+  gid_t gid = 0;
+  mode_t mode = kDefaultMode;   // permission bits only, never write, execute or special bits
+  int line = 0;                 // where the secret's table starts in the manifest
+};
+
+struct Problem {
+  std::string secret;   // the secret's name, empty for a manifest-wide problem
+  std::string message;  // complete sentence naming the secret, e.g. "secret `a`: ..."
+};
+
+struct Manifest {
+  std::filesystem::path path;  // the manifest file itself (absolute)
+  std::filesystem::path mount_point{kDefaultMountPoint};
+  std::vector<std::filesystem::path> identities;  // absolute paths, in the manifest's order
+  std::vector<Secret> secrets;                    // accepted secrets, sorted by name
+  std::vector<Problem> problems;                  // refused secrets, in manifest order
+};
+
+class ManifestError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Looks up users and groups; the system one reads passwd and group (getpwnam_r and friends).
+class Accounts {
+ public:
+  virtual ~Accounts() = default;
+  struct User {
+    uid_t uid;
+    gid_t primary_gid;
+  };
+  virtual std::optional<User> user_by_name(const std::string& name) const = 0;
+  virtual std::optional<User> user_by_uid(uid_t uid) const = 0;
+  virtual std::optional<gid_t> group_by_name(const std::string& name) const = 0;
+};
+
+const Accounts& system_accounts();
+
+// Parses manifest text. Relative `file` and identity paths are taken relative to `base_dir`;
+// `source` names the manifest in messages.
+Manifest parse(std::string_view text, const std::filesystem::path& base_dir,
+               std::string_view source, const Accounts& accounts = system_accounts());
+
+// Reads and parses a manifest file; throws ManifestError when it cannot be read.
+Manifest load(const std::filesystem::path& path, const Accounts& accounts = system_accounts());
+
+// Why `name` cannot be a secret's name, or nullopt when it can: no empty, "." or ".."
+// segment, no leading '/', no NUL or control character.
+std::optional<std::string> check_name(std::string_view name);
+
+}  // namespace secretfs::manifest
