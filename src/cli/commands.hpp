@@ -1,0 +1,19 @@
+// The subcommands of the `secretfs` binary. Each adds itself to the application; when the
+// command line selects it, it sets `selected` to the work to run once parsing is complete.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace secretfs::cli {
+
+using Command = std::function<int()>;
+
+void add_keygen(CLI::App& app, Command& selected);
+void add_encrypt(CLI::App& app, Command& selected);
+void add_decrypt(CLI::App& app, Command& selected);
+void add_mount(CLI::App& app, Command& selected);
+void add_check(CLI::App& app, Command& selected);
+
+}  // namespace secretfs::cli

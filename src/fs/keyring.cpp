@@ -1,0 +1,34 @@
+#include "fs/keyring.hpp"
+
+#include "secretfs/age/error.hpp"
+
+namespace secretfs::fs {
+
+std::vector<const age::Identity*> Keyring::pointers() const {
+  std::vector<const age::Identity*> result;
+  result.reserve(identities.size());
+  for (const auto& identity : identities) {
+    result.push_back(identity.get());
+  }
+  return result;
+}
+
+Keyring load_keyring(const std::vector<std::filesystem::path>& paths,
+                     age::FilePermissions permissions) {
+  Keyring keyring;
+  for (const auto& path : paths) {
+    try {
+      for (auto& identity : age::load_identity_file(path, permissions)) {
+        keyring.identities.push_back(std::move(identity));
+      }
+    } catch (const age::Error& error) {
+      keyring.problems.push_back("identity file " + path.string() + ": " + error.what());
+    }
+  }
+  if (paths.empty()) {
+    keyring.problems.emplace_back("no identity files are configured (manifest key `identities`)");
+  }
+  return keyring;
+}
+
+}  // namespace secretfs::fs

@@ -1,0 +1,27 @@
+// Running the daemon: load a manifest, mount it read-only, serve until unmounted or signalled.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "secretfs/age/key_files.hpp"
+
+namespace secretfs::fs {
+
+enum class Detach {
+  no,   // stay in the foreground (systemd, tests)
+  yes,  // become a daemon once the mount is live, logging to syslog
+};
+
+struct MountOptions {
+  std::filesystem::path manifest;
+  std::optional<std::filesystem::path> mount_point;  // overrides the manifest's
+  Detach detach = Detach::yes;
+  age::FilePermissions identity_permissions = age::FilePermissions::strict;
+};
+
+// Returns the process exit code: 0 after a clean unmount, non-zero when the manifest cannot be
+// loaded or the mount fails. Problems with single secrets are logged and do not stop it.
+int run_mount(const MountOptions& options);
+
+}  // namespace secretfs::fs

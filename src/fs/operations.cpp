@@ -1,0 +1,303 @@
+#include "fs/operations.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+#include <string>
+
+#include "secretfs/log.hpp"
+
+namespace secretfs::fs {
+
+namespace {
+
+// How long the kernel may keep names and attributes. Short, because a change of what is
+// served must reach readers quickly; a secret is opened a few times per service start, so
+// the extra lookups cost nothing that matters.
+constexpr double kEntryTimeoutSeconds = 1.0;
+constexpr double kAttrTimeoutSeconds = 1.0;
+constexpr blksize_t kBlockSize = 4096;
+constexpr unsigned long kMaxNameLength = 255;
+constexpr std::size_t kStatBlockSize = 512;
+
+// An errno an operation answers with; thrown inside an operation, replied in one place.
+struct Refusal {
+  int error;
+};
+
+// One open file: the plaintext of one secret for one reader, wiped when released. It keeps
+// its SecretSet alive so that an open file outlives a switch to another set.
+struct OpenFile {
+  std::shared_ptr<const SecretSet> set;
+  SecretBytes plaintext;
+};
+
+Served& served(fuse_req_t req) { return *static_cast<Served*>(fuse_req_userdata(req)); }
+
+// The single place where failures become errno: nothing throws into libfuse's C code.
+template <typename Operation>
+void answer(fuse_req_t req, const char* name, Operation&& operation) noexcept {
+  try {
+    operation();
+  } catch (const Refusal& refusal) {
+    fuse_reply_err(req, refusal.error);
+  } catch (const std::bad_alloc&) {
+    spdlog::error("{}: out of memory", name);
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception& error) {
+    spdlog::error("{}: {}", name, error.what());
+    fuse_reply_err(req, EIO);
+  } catch (...) {
+    spdlog::error("{}: unknown failure", name);
+    fuse_reply_err(req, EIO);
+  }
+}
+
+const Node& find(const SecretSet& set, fuse_ino_t inode) {
+  const Node* node = set.tree().node(inode);
+  if (node == nullptr) {
+    throw Refusal{ENOENT};
+  }
+  return *node;
+}
+
+struct stat attributes(const SecretSet& set, const Node& node) {
+  struct stat attr {};
+  attr.st_ino = node.inode;
+  attr.st_mode = node.mode;
+  attr.st_uid = node.uid;
+  attr.st_gid = node.gid;
+  attr.st_nlink = node.is_directory() ? 2 + node.subdirectories : 1;
+  attr.st_size = static_cast<off_t>(set.size(node));
+  attr.st_blksize = kBlockSize;
+  attr.st_blocks = static_cast<blkcnt_t>((attr.st_size + kStatBlockSize - 1) / kStatBlockSize);
+  attr.st_atim = attr.st_mtim = attr.st_ctim = set.time();
+  return attr;
+}
+
+fuse_entry_param entry(const SecretSet& set, const Node& node) {
+  fuse_entry_param param{};
+  param.ino = node.inode;
+  param.generation = 1;
+  param.attr = attributes(set, node);
+  param.attr_timeout = kAttrTimeoutSeconds;
+  param.entry_timeout = kEntryTimeoutSeconds;
+  return param;
+}
+
+void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  answer(req, "lookup", [&] {
+    const SecretSet& set = *served(req).set;
+    const Node* node = set.tree().child(parent, name);
+    if (node == nullptr) {
+      throw Refusal{ENOENT};
+    }
+    const fuse_entry_param param = entry(set, *node);
+    fuse_reply_entry(req, &param);
+  });
+}
+
+void getattr(fuse_req_t req, fuse_ino_t inode, fuse_file_info* /*file*/) {
+  answer(req, "getattr", [&] {
+    const SecretSet& set = *served(req).set;
+    const struct stat attr = attributes(set, find(set, inode));
+    fuse_reply_attr(req, &attr, kAttrTimeoutSeconds);
+  });
+}
+
+// Lists a directory from `offset` on: ".", "..", then the children in name order. An entry's
+// offset is its position plus one, so a listing resumes where the kernel's buffer filled up.
+template <typename AddEntry>
+void list(fuse_req_t req, const SecretSet& set, fuse_ino_t inode, size_t size, off_t offset,
+          AddEntry add_entry) {
+  const Node& directory = find(set, inode);
+  if (!directory.is_directory()) {
+    throw Refusal{ENOTDIR};
+  }
+  std::string buffer(size, '\0');
+  std::size_t used = 0;
+  const std::size_t count = directory.children.size() + 2;
+  for (auto position = static_cast<std::size_t>(std::max<off_t>(offset, 0)); position < count;
+       ++position) {
+    const std::size_t added = add_entry(buffer.data() + used, size - used, directory, position,
+                                        static_cast<off_t>(position + 1));
+    if (added > size - used) {
+      break;
+    }
+    used += added;
+  }
+  fuse_reply_buf(req, buffer.data(), used);
+}
+
+const Node& listed_node(const SecretSet& set, const Node& directory, std::size_t position,
+                        const char*& name) {
+  if (position == 0) {
+    name = ".";
+    return directory;
+  }
+  if (position == 1) {
+    name = "..";
+    return find(set, directory.parent);
+  }
+  const Entry& child = directory.children[position - 2];
+  name = child.name.c_str();
+  return find(set, child.inode);
+}
+
+void readdir(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
+             fuse_file_info* /*file*/) {
+  answer(req, "readdir", [&] {
+    const SecretSet& set = *served(req).set;
+    list(req, set, inode, size, offset,
+         [&](char* out, std::size_t room, const Node& directory, std::size_t position, off_t next) {
+           const char* name = nullptr;
+           const Node& node = listed_node(set, directory, position, name);
+           struct stat attr {};
+           attr.st_ino = node.inode;
+           attr.st_mode = node.mode;
+           return fuse_add_direntry(req, out, room, name, &attr, next);
+         });
+  });
+}
+
+// Like readdir with each entry's attributes, so that `ls -l` needs no lookup per name.
+void readdirplus(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
+                 fuse_file_info* /*file*/) {
+  answer(req, "readdirplus", [&] {
+    const SecretSet& set = *served(req).set;
+    list(req, set, inode, size, offset,
+         [&](char* out, std::size_t room, const Node& directory, std::size_t position, off_t next) {
+           const char* name = nullptr;
+           const Node& node = listed_node(set, directory, position, name);
+           fuse_entry_param param = entry(set, node);
+           if (position < 2) {
+             // The kernel takes no reference for "." and ".."; an inode of 0 says so.
+             param = fuse_entry_param{};
+             param.attr.st_ino = node.inode;
+             param.attr.st_mode = node.mode;
+           }
+           return fuse_add_direntry_plus(req, out, room, name, &param, next);
+         });
+  });
+}
+
+void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
+  answer(req, "open", [&] {
+    std::shared_ptr<const SecretSet> set = served(req).set;
+    const Node& node = find(*set, inode);
+    if (node.is_directory()) {
+      throw Refusal{EISDIR};
+    }
+    if ((file->flags & O_ACCMODE) != O_RDONLY || (file->flags & O_TRUNC) != 0) {
+      throw Refusal{EROFS};
+    }
+
+    const fuse_ctx* caller = fuse_req_ctx(req);
+    SecretBytes plaintext;
+    try {
+      plaintext = set->open(node);
+    } catch (const OpenFailure& failure) {
+      spdlog::error("{} (opened by uid {} pid {})", failure.what(), caller->uid, caller->pid);
+      throw Refusal{EIO};
+    }
+    spdlog::debug("secret `{}` opened by uid {} pid {}", set->tree().secret(node).name,
+                  caller->uid, caller->pid);
+
+    auto open_file = std::make_unique<OpenFile>(OpenFile{std::move(set), std::move(plaintext)});
+    // Direct I/O keeps plaintext out of the page cache: every read comes here instead.
+    file->direct_io = 1;
+    file->keep_cache = 0;
+    file->noflush = 1;
+    file->fh = reinterpret_cast<std::uint64_t>(open_file.get());
+    if (fuse_reply_open(req, file) == 0) {
+      open_file.release();
+    }
+  });
+}
+
+void read(fuse_req_t req, fuse_ino_t /*inode*/, size_t size, off_t offset, fuse_file_info* file) {
+  answer(req, "read", [&] {
+    const auto* open_file = reinterpret_cast<const OpenFile*>(file->fh);
+    const std::size_t length = open_file->plaintext.size();
+    const auto start = std::min(static_cast<std::size_t>(std::max<off_t>(offset, 0)), length);
+    const std::size_t count = std::min(size, length - start);
+    fuse_reply_buf(req, reinterpret_cast<const char*>(open_file->plaintext.data()) + start, count);
+  });
+}
+
+void release(fuse_req_t req, fuse_ino_t /*inode*/, fuse_file_info* file) {
+  // Destroying the OpenFile wipes and frees its plaintext.
+  delete reinterpret_cast<OpenFile*>(file->fh);
+  fuse_reply_err(req, 0);
+}
+
+void statfs(fuse_req_t req, fuse_ino_t /*inode*/) {
+  answer(req, "statfs", [&] {
+    struct statvfs stats {};
+    stats.f_bsize = kBlockSize;
+    stats.f_frsize = kBlockSize;
+    stats.f_files = served(req).set->tree().size();
+    stats.f_namemax = kMaxNameLength;
+    stats.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+    fuse_reply_statfs(req, &stats);
+  });
+}
+
+// The mount is read-only, so the kernel refuses these before they reach us; they answer
+// EROFS too in case a kernel ever lets one through.
+void refuse(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+
+void setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { refuse(req); }
+void mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { refuse(req); }
+void mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { refuse(req); }
+void unlink(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
+void rmdir(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
+void symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { refuse(req); }
+void rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
+  refuse(req);
+}
+void link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { refuse(req); }
+void write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
+  refuse(req);
+}
+void create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { refuse(req); }
+void setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { refuse(req); }
+void removexattr(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
+void fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) { refuse(req); }
+
+fuse_lowlevel_ops make_operations() {
+  fuse_lowlevel_ops ops{};
+  ops.lookup = lookup;
+  ops.getattr = getattr;
+  ops.readdir = readdir;
+  ops.readdirplus = readdirplus;
+  ops.open = open;
+  ops.read = read;
+  ops.release = release;
+  ops.statfs = statfs;
+  ops.setattr = setattr;
+  ops.mknod = mknod;
+  ops.mkdir = mkdir;
+  ops.unlink = unlink;
+  ops.rmdir = rmdir;
+  ops.symlink = symlink;
+  ops.rename = rename;
+  ops.link = link;
+  ops.write = write;
+  ops.create = create;
+  ops.setxattr = setxattr;
+  ops.removexattr = removexattr;
+  ops.fallocate = fallocate;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& operations() {
+  static const fuse_lowlevel_ops kOperations = make_operations();
+  return kOperations;
+}
+
+}  // namespace secretfs::fs

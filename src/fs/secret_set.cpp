@@ -1,0 +1,134 @@
+#include "fs/secret_set.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "secretfs/age/age.hpp"
+#include "secretfs/age/armor.hpp"
+#include "secretfs/age/format.hpp"
+#include "secretfs/age/stream.hpp"
+
+namespace secretfs::fs {
+
+namespace {
+
+std::string describe(const manifest::Secret& secret) {
+  return "secret `" + secret.name + "`: file " + secret.file.string();
+}
+
+// A file descriptor that closes itself.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  ~Descriptor() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+[[noreturn]] void throw_io(const std::filesystem::path& path, const char* what) {
+  throw age::Error(age::ErrorKind::io, path.string() + ": " + what + ": " + std::strerror(errno));
+}
+
+// Reads up to `limit` bytes from the start of the file.
+std::vector<std::uint8_t> read_prefix(int fd, const std::filesystem::path& path,
+                                      std::size_t limit) {
+  std::vector<std::uint8_t> prefix(limit);
+  std::size_t filled = 0;
+  while (filled < limit) {
+    const ssize_t got = ::pread(fd, prefix.data() + filled, limit - filled, filled);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      throw_io(path, "read");
+    }
+    if (got == 0) {
+      break;
+    }
+    filled += static_cast<std::size_t>(got);
+  }
+  prefix.resize(filled);
+  return prefix;
+}
+
+}  // namespace
+
+std::uint64_t inspect_size(const std::filesystem::path& path) {
+  Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    throw_io(path, "open");
+  }
+  struct stat status {};
+  if (::fstat(fd.get(), &status) != 0) {
+    throw_io(path, "stat");
+  }
+  if (!S_ISREG(status.st_mode)) {
+    throw age::Error(age::ErrorKind::io, path.string() + ": not a regular file");
+  }
+
+  // A binary header is at most kMaxHeaderSize bytes, so that prefix is all we read. Armor has
+  // to be decoded whole to learn where the payload starts.
+  const auto total = static_cast<std::uint64_t>(status.st_size);
+  const auto prefix = read_prefix(fd.get(), path, age::kMaxHeaderSize);
+  if (age::is_armored(prefix)) {
+    return age::plaintext_size(age::read_file(path));
+  }
+  const age::Header header = age::parse_header(prefix);
+  const auto size = age::plaintext_size(total - header.payload_offset);
+  if (!size) {
+    throw age::Error(age::ErrorKind::payload,
+                     "payload of " + std::to_string(total - header.payload_offset) +
+                         " bytes cannot be a whole number of chunks (truncated or padded)");
+  }
+  return *size;
+}
+
+SecretSet::SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring)
+    : tree_(manifest.secrets), keyring_(std::move(keyring)) {
+  ::clock_gettime(CLOCK_REALTIME, &time_);
+  sizes_.reserve(tree_.secrets().size());
+  for (const auto& secret : tree_.secrets()) {
+    std::uint64_t size = 0;
+    try {
+      size = inspect_size(secret.file);
+    } catch (const age::Error& error) {
+      problems_.push_back(describe(secret) + ": " + std::string(age::to_string(error.kind())) +
+                          ": " + error.what());
+    }
+    sizes_.push_back(size);
+  }
+}
+
+std::uint64_t SecretSet::size(const Node& node) const {
+  return node.is_directory() ? 0 : sizes_[node.secret];
+}
+
+SecretBytes SecretSet::open(const Node& node) const {
+  const manifest::Secret& secret = tree_.secret(node);
+  if (keyring_->identities.empty()) {
+    throw OpenFailure(describe(secret) + ": no identity is loaded");
+  }
+  try {
+    const auto ciphertext = age::read_file(secret.file);
+    const auto identities = keyring_->pointers();
+    return age::decrypt(ciphertext, identities);
+  } catch (const age::Error& error) {
+    throw OpenFailure(describe(secret) + ": " + std::string(age::to_string(error.kind())) + ": " +
+                      error.what());
+  }
+}
+
+}  // namespace secretfs::fs

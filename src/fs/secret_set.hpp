@@ -1,0 +1,53 @@
+// What the daemon serves: the tree of secrets of one manifest, each secret's plaintext size,
+// and the identities that open them. Plain C++ with no FUSE in it, so it is tested without a
+// mount; the FUSE layer only translates its answers.
+#pragma once
+
+#include <ctime>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fs/keyring.hpp"
+#include "fs/tree.hpp"
+#include "secretfs/manifest.hpp"
+#include "secretfs/secret_bytes.hpp"
+
+namespace secretfs::fs {
+
+// Why a secret could not be opened; the message names the secret, its file and the reason.
+class OpenFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class SecretSet {
+ public:
+  // Reads each secret's header to learn its size; a secret whose file is missing or broken is
+  // still served (its open fails with the reason), so one bad file never hides the others.
+  SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring);
+
+  const Tree& tree() const { return tree_; }
+  std::uint64_t size(const Node& node) const;
+  const std::timespec& time() const { return time_; }
+
+  // Problems found while loading: one line per secret whose file could not be inspected.
+  const std::vector<std::string>& problems() const { return problems_; }
+
+  // Decrypts the secret behind `node`, whole and authenticated, or throws OpenFailure.
+  SecretBytes open(const Node& node) const;
+
+ private:
+  Tree tree_;
+  std::vector<std::uint64_t> sizes_;  // by secret index
+  std::shared_ptr<const Keyring> keyring_;
+  std::vector<std::string> problems_;
+  std::timespec time_{};
+};
+
+// The exact plaintext size of the age file at `path`, reading only its header when it is
+// binary. Throws age::Error.
+std::uint64_t inspect_size(const std::filesystem::path& path);
+
+}  // namespace secretfs::fs

@@ -1,0 +1,66 @@
+// The directory tree that a set of secrets forms: "db/password" is the file "password" in the
+// directory "db". Inode numbers are positions in one vector, so a lookup is a binary search in
+// a directory's sorted children and a getattr is an index: neither grows with the number of
+// secrets elsewhere in the tree.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "secretfs/manifest.hpp"
+
+namespace secretfs::fs {
+
+using Inode = std::uint64_t;
+inline constexpr Inode kRootInode = 1;  // what FUSE calls FUSE_ROOT_ID
+
+// Directories are root's and may be traversed but not listed by others, as sops-nix's
+// /run/secrets: a service opens the paths it knows, an admin lists them as root.
+inline constexpr mode_t kDirectoryMode = 0751;
+
+struct Entry {
+  std::string name;
+  Inode inode;
+};
+
+struct Node {
+  Inode inode = 0;
+  Inode parent = 0;
+  mode_t mode = 0;  // file type and permission bits, ready for st_mode
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<Entry> children;  // directories only, sorted by name
+  std::size_t secret = 0;       // secrets only: index into Tree::secrets()
+  std::uint32_t subdirectories = 0;
+
+  bool is_directory() const { return S_ISDIR(mode); }
+};
+
+class Tree {
+ public:
+  // Expects names that manifest::parse accepted: valid, and none both file and directory.
+  explicit Tree(std::vector<manifest::Secret> secrets);
+
+  const Node* node(Inode inode) const;
+  const Node* child(Inode parent, std::string_view name) const;
+  const manifest::Secret& secret(const Node& node) const { return secrets_[node.secret]; }
+  std::span<const manifest::Secret> secrets() const { return secrets_; }
+  std::size_t size() const { return nodes_.size(); }
+
+ private:
+  void add_path(const manifest::Secret& secret, std::size_t index,
+                std::unordered_map<std::string_view, Inode>& directories);
+  Inode add_child(Inode parent, std::string_view name, mode_t mode);
+
+  std::vector<manifest::Secret> secrets_;
+  std::vector<Node> nodes_;  // nodes_[inode - 1]
+};
+
+}  // namespace secretfs::fs
