@@ -1,0 +1,104 @@
+// `secretfs check` names every problem; `secretfs mount` serves what it can and stops cleanly.
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+
+#include "scenario.hpp"
+
+using namespace secretfs::test;
+
+namespace {
+
+const char* kMixed = R"(
+[secrets."good"]
+file = "good.age"
+[secrets."unknown-user"]
+file = "good.age"
+owner = "no-such-user-here"
+[secrets."../escape"]
+file = "good.age"
+[secrets."writable"]
+file = "good.age"
+mode = "0600"
+[secrets."gone"]
+file = "gone.age"
+[secrets."stranger"]
+file = "stranger.age"
+)";
+
+}  // namespace
+
+TEST_CASE("check passes a good manifest and names each secret with a problem", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("good.age", "good\n");
+  const std::string check = shell_quoted(binary()) + " check --manifest ";
+
+  SECTION("a good manifest passes") {
+    const auto manifest = scenario.manifest("[secrets.\"good\"]\nfile = \"good.age\"\n");
+    const std::string report = output_of(check + shell_quoted(manifest));
+    CHECK(report.find("1 secrets, 0 problems") != std::string::npos);
+  }
+
+  SECTION("every problem is one line naming its secret, and the exit status is 1") {
+    TempDir elsewhere;
+    REQUIRE(run("age-keygen -o " + shell_quoted(elsewhere / "k") + " 2>/dev/null") == 0);
+    write_file(scenario.dir() / "s.plain", "x");
+    REQUIRE(run("age -e -i " + shell_quoted(elsewhere / "k") + " -o " +
+                shell_quoted(scenario.dir() / "stranger.age") + " " +
+                shell_quoted(scenario.dir() / "s.plain")) == 0);
+    const auto manifest = scenario.manifest(kMixed);
+    const std::string report_file = (scenario.dir() / "report").string();
+    CHECK(run(check + shell_quoted(manifest) + " > " + shell_quoted(report_file)) == 1);
+    const std::string report = read_file(report_file);
+    for (const char* name : {"unknown-user", "../escape", "writable", "gone", "stranger"}) {
+      INFO("secret " << name << " in:\n" << report);
+      CHECK(report.find(std::string("secret `") + name + "`") != std::string::npos);
+    }
+    CHECK(report.find("secret `good`") == std::string::npos);
+    CHECK(report.find("5 problems") != std::string::npos);
+  }
+
+  SECTION("an identity file readable by others is refused, naming the file") {
+    REQUIRE(::chmod(scenario.key().c_str(), 0644) == 0);
+    const auto manifest = scenario.manifest("[secrets.\"good\"]\nfile = \"good.age\"\n");
+    const std::string report_file = (scenario.dir() / "report").string();
+    CHECK(run(check + shell_quoted(manifest) + " > " + shell_quoted(report_file)) == 1);
+    CHECK(read_file(report_file).find(scenario.key().string()) != std::string::npos);
+  }
+}
+
+TEST_CASE("mount serves the good secrets of a manifest with problems", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("good.age", "good\n");
+  Mount mount(scenario.manifest(kMixed), scenario.mount_point());
+
+  const auto good = read_as(mount / "good", Reader{0, 0, {}});
+  CHECK(good.error == 0);
+  CHECK(good.content == "good\n");
+  CHECK(read_as(mount / "unknown-user", Reader{0, 0, {}}).error == ENOENT);
+  CHECK(read_as(mount / "writable", Reader{0, 0, {}}).error == ENOENT);
+  CHECK(read_as(mount / "gone", Reader{0, 0, {}}).error == EIO);
+  CHECK(mount.log().find("secret `unknown-user`") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM unmounts cleanly", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("good.age", "good\n");
+  Mount mount(scenario.manifest("[secrets.\"good\"]\nfile = \"good.age\"\n"),
+              scenario.mount_point());
+  REQUIRE(is_mounted(mount.point()));
+  CHECK(mount.stop() == 0);
+  CHECK_FALSE(is_mounted(mount.point()));
+}
+
+TEST_CASE("a manifest that does not parse stops mount and check with its line", "[commands]") {
+  Scenario scenario;
+  const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\nbogus_key\n");
+  const std::string report_file = (scenario.dir() / "report").string();
+  CHECK(run(shell_quoted(binary()) + " check --manifest " + shell_quoted(manifest) + " > " +
+            shell_quoted(report_file)) == 1);
+  CHECK(read_file(report_file).find(":5") != std::string::npos);
+  CHECK(run(shell_quoted(binary()) + " mount --foreground --manifest " + shell_quoted(manifest) +
+            " --mount-point " + shell_quoted(scenario.mount_point()) + " 2>/dev/null") == 1);
+  CHECK_FALSE(is_mounted(scenario.mount_point()));
+}

@@ -1,0 +1,82 @@
+// A secret that cannot be decrypted gives EIO and a log line naming it; every other secret
+// still reads, and the daemon keeps serving.
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+#include <fstream>
+
+#include "scenario.hpp"
+
+using namespace secretfs::test;
+
+namespace {
+
+void flip_byte(const std::filesystem::path& path, std::size_t offset) {
+  std::string bytes = read_file(path);
+  REQUIRE(offset < bytes.size());
+  bytes[offset] = static_cast<char>(bytes[offset] ^ 0x01);
+  write_file(path, bytes, 0644);
+}
+
+const char* kSecrets = R"(
+[secrets."good"]
+file = "good.age"
+[secrets."broken/header"]
+file = "header.age"
+[secrets."broken/payload"]
+file = "payload.age"
+[secrets."broken/truncated"]
+file = "truncated.age"
+[secrets."broken/missing"]
+file = "missing.age"
+[secrets."broken/other-key"]
+file = "other.age"
+)";
+
+}  // namespace
+
+TEST_CASE("broken secrets give EIO and leave the others readable", "[failures]") {
+  Scenario scenario;
+  scenario.age_file("good.age", "still fine\n");
+
+  // The recipient's share sits in the first stanza line after "-> X25519 ".
+  const auto header = scenario.age_file("header.age", "header\n");
+  flip_byte(header, std::string("age-encryption.org/v1\n-> X25519 ").size() + 3);
+
+  const auto payload = scenario.age_file("payload.age", pattern(70000));
+  flip_byte(payload, std::filesystem::file_size(payload) - 1);
+
+  const auto truncated = scenario.age_file("truncated.age", pattern(70000));
+  std::filesystem::resize_file(truncated, std::filesystem::file_size(truncated) - 100);
+
+  TempDir elsewhere;
+  REQUIRE(run("age-keygen -o '" + (elsewhere / "other.txt").string() + "' 2>/dev/null") == 0);
+  write_file(scenario.dir() / "other.plain", "other\n");
+  REQUIRE(run("age -e -i '" + (elsewhere / "other.txt").string() + "' -o '" +
+              (scenario.dir() / "other.age").string() + "' '" +
+              (scenario.dir() / "other.plain").string() + "'") == 0);
+
+  Mount mount(scenario.manifest(kSecrets), scenario.mount_point());
+  const Reader root{0, 0, {}};
+
+  for (const char* name : {"broken/header", "broken/payload", "broken/truncated",
+                           "broken/missing", "broken/other-key"}) {
+    INFO("secret " << name);
+    const auto result = read_as(mount / name, root);
+    CHECK(result.error == EIO);
+    CHECK(result.content.empty());
+    CHECK(mount.log().find(std::string("secret `") + name + "`") != std::string::npos);
+
+    const auto good = read_as(mount / "good", root);
+    CHECK(good.error == 0);
+    CHECK(good.content == "still fine\n");
+  }
+
+  SECTION("the log says why, and never the plaintext") {
+    const std::string log = mount.log();
+    CHECK(log.find("no match") != std::string::npos);
+    CHECK(log.find("payload failure") != std::string::npos);
+    CHECK(log.find("missing.age") != std::string::npos);
+    CHECK(log.find("still fine") == std::string::npos);
+  }
+}

@@ -1,0 +1,240 @@
+#include "fixture.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace secretfs::test {
+
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kMountWait = 15s;
+constexpr auto kStopWait = 10s;
+constexpr auto kPoll = 20ms;
+
+bool exited(pid_t pid, int& status) { return ::waitpid(pid, &status, WNOHANG) == pid; }
+
+// Unescapes the octal escapes (\040 for space) of /proc/self/mountinfo.
+std::string unescape(const std::string& field) {
+  std::string out;
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size()) {
+      out += static_cast<char>(std::stoi(field.substr(i + 1, 3), nullptr, 8));
+      i += 3;
+    } else {
+      out += field[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::filesystem::path binary() {
+  const char* path = std::getenv("SECRETFS_BINARY");
+  REQUIRE(path != nullptr);
+  return path;
+}
+
+std::string shell_quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+
+int run(const std::string& command) {
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string output_of(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buffer{};
+  std::size_t got = 0;
+  while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    output.append(buffer.data(), got);
+  }
+  const int status = ::pclose(pipe);
+  INFO("command: " << command);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  return output;
+}
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "secretfs-test.XXXXXX").string();
+  REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+  path_ = pattern;
+  // Readers running as other users must be able to reach a mount point inside.
+  REQUIRE(::chmod(path_.c_str(), 0711) == 0);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+void write_file(const std::filesystem::path& path, const std::string& content, mode_t mode) {
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+    REQUIRE(out.good());
+  }
+  REQUIRE(::chmod(path.c_str(), mode) == 0);
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+bool is_mounted(const std::filesystem::path& point) {
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mountinfo, line)) {
+    // Fields: id parent major:minor root mount-point options ... - fstype source super-options
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mount_point;
+    fields >> id >> parent >> device >> root >> mount_point;
+    const auto separator = line.find(" - ");
+    if (separator == std::string::npos) {
+      continue;
+    }
+    std::istringstream tail(line.substr(separator + 3));
+    std::string type;
+    tail >> type;
+    if (unescape(mount_point) == point.string() && type == "fuse.secretfs") {
+      return true;
+    }
+  }
+  return false;
+}
+
+Mount::Mount(const std::filesystem::path& manifest, const std::filesystem::path& mount_point)
+    : point_(mount_point), log_path_(mount_point.string() + ".log") {
+  std::filesystem::create_directories(point_);
+  pid_ = ::fork();
+  REQUIRE(pid_ >= 0);
+  if (pid_ == 0) {
+    const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ::dup2(log, STDERR_FILENO);
+    ::dup2(log, STDOUT_FILENO);
+    const std::string program = binary().string();
+    ::execl(program.c_str(), program.c_str(), "mount", "--foreground", "--manifest",
+            manifest.c_str(), "--mount-point", point_.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + kMountWait;
+  int status = 0;
+  while (!is_mounted(point_)) {
+    if (exited(pid_, status)) {
+      pid_ = -1;
+      FAIL("secretfs mount exited before mounting:\n" << log());
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      FAIL("secretfs did not mount within the time limit:\n" << log());
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+}
+
+std::string Mount::log() const { return read_file(log_path_); }
+
+int Mount::stop() {
+  if (pid_ < 0) {
+    return -1;
+  }
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + kStopWait;
+  int status = 0;
+  while (!exited(pid_, status)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Mount::~Mount() {
+  stop();
+  if (is_mounted(point_)) {
+    run("fusermount3 -uz '" + point_.string() + "' 2>/dev/null");
+  }
+}
+
+ReadResult read_as(const std::filesystem::path& path, const Reader& reader) {
+  int channel[2];
+  REQUIRE(::pipe(channel) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(channel[0]);
+    int error = 0;
+    std::string content;
+    if (::setgroups(reader.groups.size(), reader.groups.data()) != 0 ||
+        ::setresgid(reader.gid, reader.gid, reader.gid) != 0 ||
+        ::setresuid(reader.uid, reader.uid, reader.uid) != 0) {
+      error = -1;
+    } else {
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        error = errno;
+      } else {
+        std::array<char, 65536> buffer{};
+        ssize_t got = 0;
+        while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
+          content.append(buffer.data(), static_cast<std::size_t>(got));
+        }
+        error = got < 0 ? errno : 0;
+        ::close(fd);
+      }
+    }
+    // The parent learns the outcome: errno first, then the bytes read.
+    [[maybe_unused]] auto wrote = ::write(channel[1], &error, sizeof error);
+    std::size_t offset = 0;
+    while (offset < content.size()) {
+      const ssize_t sent = ::write(channel[1], content.data() + offset, content.size() - offset);
+      if (sent <= 0) {
+        break;
+      }
+      offset += static_cast<std::size_t>(sent);
+    }
+    ::_exit(0);
+  }
+
+  ::close(channel[1]);
+  ReadResult result;
+  REQUIRE(::read(channel[0], &result.error, sizeof result.error) ==
+          static_cast<ssize_t>(sizeof result.error));
+  std::array<char, 65536> buffer{};
+  ssize_t got = 0;
+  while ((got = ::read(channel[0], buffer.data(), buffer.size())) > 0) {
+    result.content.append(buffer.data(), static_cast<std::size_t>(got));
+  }
+  ::close(channel[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(result.error != -1);
+  return result;
+}
+
+}  // namespace secretfs::test

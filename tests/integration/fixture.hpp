@@ -1,0 +1,85 @@
+// Real mounts for integration tests: a private temporary folder, a `secretfs mount` daemon that
+// the fixture waits for and always stops and unmounts (even when a test fails), and readers
+// that run as other users.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace secretfs::test {
+
+// The secretfs binary under test (set by meson as SECRETFS_BINARY).
+std::filesystem::path binary();
+
+// The path in single quotes, for a shell command (test paths hold no quote).
+std::string shell_quoted(const std::filesystem::path& path);
+
+// Runs a shell command; returns its exit status. Output goes to the test log.
+int run(const std::string& command);
+
+// Runs a shell command and returns its standard output; fails the test if it exits non-zero.
+std::string output_of(const std::string& command);
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& path, const std::string& content,
+                mode_t mode = 0600);
+std::string read_file(const std::filesystem::path& path);
+
+// A running `secretfs mount --foreground`. The constructor returns once the mount is live;
+// the destructor stops the daemon and detaches the mount whatever state they are in.
+class Mount {
+ public:
+  Mount(const std::filesystem::path& manifest, const std::filesystem::path& mount_point);
+  ~Mount();
+  Mount(const Mount&) = delete;
+  Mount& operator=(const Mount&) = delete;
+
+  const std::filesystem::path& point() const { return point_; }
+  std::filesystem::path operator/(const std::string& name) const { return point_ / name; }
+  pid_t pid() const { return pid_; }
+  std::string log() const;
+
+  // Sends SIGTERM and waits; returns the daemon's exit status.
+  int stop();
+
+ private:
+  std::filesystem::path point_;
+  std::filesystem::path log_path_;
+  pid_t pid_ = -1;
+};
+
+// True while `point` is a FUSE mount of secretfs in /proc/self/mountinfo.
+bool is_mounted(const std::filesystem::path& point);
+
+struct Reader {
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups;  // supplementary groups
+};
+
+struct ReadResult {
+  int error = 0;  // errno of the failed open or read, 0 on success
+  std::string content;
+};
+
+// Opens and reads `path` to the end in a child process running as `reader`.
+ReadResult read_as(const std::filesystem::path& path, const Reader& reader);
+
+}  // namespace secretfs::test
