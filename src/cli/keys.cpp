@@ -145,9 +145,11 @@ void add_encrypt(CLI::App& app, Command& selected) {
   auto options = std::make_shared<EncryptOptions>();
   auto* command = app.add_subcommand("encrypt", "Encrypt to recipients (age -e)");
   command->add_option("-r,--recipient", options->recipients,
-                      "Recipient: age1… or \"ssh-ed25519 AAAA…\"; may repeat");
+                      "Recipient: age1… or \"ssh-ed25519 AAAA…\"; may repeat")
+      ->allow_extra_args(false);
   command->add_option("-R,--recipients-file", options->recipient_files,
-                      "File of recipients, one per line; may repeat");
+                      "File of recipients, one per line; may repeat")
+      ->allow_extra_args(false);
   command->add_flag("-a,--armor", options->armor, "Write PEM-style ASCII armor");
   command->add_option("-o,--output", options->output, "Output file (default: standard output)");
   command->add_option("input", options->input, "Input file (default: standard input)");
@@ -159,7 +161,8 @@ void add_decrypt(CLI::App& app, Command& selected) {
   auto* command = app.add_subcommand("decrypt", "Decrypt with identities (age -d)");
   command->add_option("-i,--identity", options->identity_files,
                       "Identity file: age identities or an OpenSSH ed25519 key; may repeat")
-      ->required();
+      ->required()
+      ->allow_extra_args(false);
   command->add_option("-o,--output", options->output, "Output file (default: standard output)");
   command->add_option("input", options->input, "Input file (default: standard input)");
   command->callback([&selected, options] { selected = [options] { return decrypt(*options); }; });

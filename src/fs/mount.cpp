@@ -164,9 +164,14 @@ int run_mount(const MountOptions& options) {
       log::setup(log::Destination::syslog);
     }
 
+    // The loop returns 0 when unmounted from outside, the signal's number when SIGINT, SIGTERM
+    // or SIGHUP asked it to stop (both clean), and a negative errno when it failed.
     const int status = session.serve();
+    if (status < 0) {
+      spdlog::error("serving {} failed: {}", manifest.mount_point.string(), std::strerror(-status));
+    }
     spdlog::info("unmounting {}", manifest.mount_point.string());
-    return status == 0 ? 0 : 1;
+    return status < 0 ? 1 : 0;
   } catch (const std::exception& error) {
     spdlog::error("{}", error.what());
     return 1;
