@@ -1,1 +1,266 @@
-// placeholder
+// The manifest as a whole: top-level keys, the set of secrets, and reading the file.
+//
+// Top-level problems throw ManifestError at the first one found (in line order), because a
+// manifest with a wrong mount point or identity list cannot be served in part. Problems inside
+// one secret's table only refuse that secret; see secret_table.cpp.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <map>
+#include <system_error>
+
+#include "manifest/names.hpp"
+#include "manifest/paths.hpp"
+#include "manifest/secret_table.hpp"
+#include "secretfs/manifest.hpp"
+
+namespace secretfs::manifest {
+
+namespace {
+
+constexpr std::string_view kMountPointKey = "mount_point";
+constexpr std::string_view kIdentitiesKey = "identities";
+constexpr std::string_view kSecretsKey = "secrets";
+
+// A manifest lists file names, not contents; anything this large is the wrong file.
+constexpr std::size_t kMaxManifestSize = std::size_t{16} << 20;
+constexpr std::size_t kReadChunkSize = std::size_t{64} << 10;
+
+// "manifest.toml:7: ", or "manifest.toml: " when the line is unknown.
+std::string where(std::string_view source, int line) {
+  std::string prefix(source);
+  if (line > 0) {
+    prefix += ":" + std::to_string(line);
+  }
+  return prefix + ": ";
+}
+
+std::string secret_prefix(std::string_view name) {
+  return "secret `" + printable_name(name) + "`: ";
+}
+
+struct Entry {
+  const toml::key* key;
+  const toml::node* value;
+};
+
+// toml++ tables are ordered by key; messages and problems follow the manifest's lines instead.
+std::vector<Entry> in_line_order(const toml::table& table) {
+  std::vector<Entry> entries;
+  for (auto&& [key, value] : table) {
+    entries.push_back({&key, &value});
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return line_of(*a.key) < line_of(*b.key);
+  });
+  return entries;
+}
+
+class ManifestReader {
+ public:
+  ManifestReader(std::string_view source, const std::filesystem::path& base_dir,
+                 const Accounts& accounts)
+      : source_(source), base_dir_(std::filesystem::absolute(base_dir)), accounts_(accounts) {}
+
+  Manifest read(std::string_view text) && {
+    const toml::table root = parse_toml(text);
+    for (const Entry& entry : in_line_order(root)) {
+      read_top_level(*entry.key, *entry.value);
+    }
+    refuse_conflicts();
+    collect();
+    return std::move(manifest_);
+  }
+
+ private:
+  [[noreturn]] void fail(int line, const std::string& message) const {
+    throw ManifestError(where(source_, line) + message);
+  }
+
+  void fail_type(const toml::key& key, const toml::node& value, std::string_view wanted) const {
+    fail(line_of(key), "key `" + std::string(key.str()) + "` must be " + std::string(wanted) +
+                           ", not " + std::string(type_phrase(value)));
+  }
+
+  toml::table parse_toml(std::string_view text) const {
+    try {
+      return toml::parse(text, source_);
+    } catch (const toml::parse_error& error) {
+      const auto& begin = error.source().begin;
+      throw ManifestError(std::string(source_) + ":" + std::to_string(begin.line) + ":" +
+                          std::to_string(begin.column) +
+                          ": TOML syntax error: " + std::string(error.description()));
+    }
+  }
+
+  void read_top_level(const toml::key& key, const toml::node& value) {
+    if (key.str() == kMountPointKey) {
+      read_mount_point(key, value);
+    } else if (key.str() == kIdentitiesKey) {
+      read_identities(key, value);
+    } else if (key.str() == kSecretsKey) {
+      read_secrets(key, value);
+    } else {
+      fail(line_of(key), "unknown key `" + printable_name(key.str()) +
+                             "` (expected mount_point, identities or secrets)");
+    }
+  }
+
+  // Paths from the manifest are handed to system calls, which would stop at a NUL.
+  void check_path_text(int line, std::string_view what, const std::string& text) const {
+    if (text.empty()) {
+      fail(line, std::string(what) + " is empty");
+    }
+    if (text.find('\0') != std::string::npos) {
+      fail(line, std::string(what) + " contains a NUL byte");
+    }
+  }
+
+  void read_mount_point(const toml::key& key, const toml::node& value) {
+    if (!value.is_string()) {
+      fail_type(key, value, "a string");
+    }
+    const std::string& text = value.as_string()->get();
+    check_path_text(line_of(value), "mount_point", text);
+    if (!std::filesystem::path(text).is_absolute()) {
+      fail(line_of(value), "mount_point `" + printable_name(text) + "` must be an absolute path");
+    }
+    manifest_.mount_point = resolve_path("/", text);
+  }
+
+  void read_identities(const toml::key& key, const toml::node& value) {
+    const auto* identities = value.as_array();
+    if (identities == nullptr) {
+      fail_type(key, value, "an array of strings");
+    }
+    for (std::size_t i = 0; i < identities->size(); ++i) {
+      const toml::node& identity = *identities->get(i);
+      const std::string what = "identities[" + std::to_string(i) + "]";
+      if (!identity.is_string()) {
+        fail(line_of(identity),
+             what + " must be a string, not " + std::string(type_phrase(identity)));
+      }
+      check_path_text(line_of(identity), what, identity.as_string()->get());
+      manifest_.identities.push_back(resolve_path(base_dir_, identity.as_string()->get()));
+    }
+  }
+
+  void read_secrets(const toml::key& key, const toml::node& value) {
+    const auto* secrets = value.as_table();
+    if (secrets == nullptr) {
+      fail_type(key, value, "a table");
+    }
+    for (const Entry& entry : in_line_order(*secrets)) {
+      const std::string name(entry.key->str());
+      const auto* table = entry.value->as_table();
+      if (table == nullptr) {
+        fail(line_of(*entry.key), secret_prefix(name) + "must be a table such as [secrets.\"" +
+                                      printable_name(name) + "\"], not " +
+                                      std::string(type_phrase(*entry.value)));
+      }
+      readings_.emplace(name, read_secret(name, *table, base_dir_, accounts_));
+    }
+  }
+
+  // `a` and `a/b` cannot both be served; both are refused, so that neither wins by accident.
+  void refuse_conflicts() {
+    std::vector<std::string> names;
+    for (const auto& [name, reading] : readings_) {
+      if (!check_name(name)) {
+        names.push_back(name);
+      }
+    }
+    // Names that pass check_name() have no control characters, so they print as they are.
+    for (const auto& [file, directory] : find_conflicts(names)) {
+      SecretReading& file_reading = readings_.at(file);
+      SecretReading& directory_reading = readings_.at(directory);
+      file_reading.problems.push_back(
+          {file_reading.secret.line,
+           "is a file, but secret `" + directory + "` needs `" + file + "` to be a directory"});
+      directory_reading.problems.push_back(
+          {directory_reading.secret.line,
+           "needs `" + file + "` to be a directory, but secret `" + file + "` is a file"});
+    }
+  }
+
+  // Accepted secrets in name order (the map's order); problems in line order.
+  void collect() {
+    std::vector<std::pair<int, Problem>> problems;
+    for (auto& [name, reading] : readings_) {
+      if (reading.problems.empty()) {
+        manifest_.secrets.push_back(std::move(reading.secret));
+        continue;
+      }
+      for (const SecretProblem& problem : reading.problems) {
+        problems.push_back({problem.line, Problem{name, where(source_, problem.line) +
+                                                            secret_prefix(name) + problem.reason}});
+      }
+    }
+    std::stable_sort(problems.begin(), problems.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [line, problem] : problems) {
+      manifest_.problems.push_back(std::move(problem));
+    }
+  }
+
+  std::string source_;
+  std::filesystem::path base_dir_;
+  const Accounts& accounts_;
+  std::map<std::string, SecretReading> readings_;
+  Manifest manifest_;
+};
+
+[[noreturn]] void fail_reading(const std::filesystem::path& path, int error) {
+  throw ManifestError(path.string() +
+                      ": cannot read manifest: " + std::generic_category().message(error));
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail_reading(path, errno);
+  }
+  std::string text;
+  std::array<char, kReadChunkSize> chunk;
+  while (true) {
+    const ssize_t count = ::read(fd, chunk.data(), chunk.size());
+    if (count < 0 && errno == EINTR) {
+      continue;
+    }
+    if (count < 0) {
+      const int error = errno;
+      ::close(fd);
+      fail_reading(path, error);
+    }
+    if (count == 0) {
+      break;
+    }
+    text.append(chunk.data(), static_cast<std::size_t>(count));
+    if (text.size() > kMaxManifestSize) {
+      ::close(fd);
+      throw ManifestError(path.string() + ": manifest is larger than " +
+                          std::to_string(kMaxManifestSize) + " bytes");
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
+}  // namespace
+
+Manifest parse(std::string_view text, const std::filesystem::path& base_dir,
+               std::string_view source, const Accounts& accounts) {
+  return ManifestReader(source, base_dir, accounts).read(text);
+}
+
+Manifest load(const std::filesystem::path& path, const Accounts& accounts) {
+  const auto absolute = resolve_path(std::filesystem::current_path(), path.native());
+  Manifest manifest = parse(read_text(path), absolute.parent_path(), path.native(), accounts);
+  manifest.path = absolute;
+  return manifest;
+}
+
+}  // namespace secretfs::manifest

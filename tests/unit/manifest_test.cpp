@@ -1,1 +1,330 @@
+// The manifest as a whole: top-level keys, secret names, conflicts, ordering and load().
 #include <catch2/catch.hpp>
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "fake_accounts.hpp"
+#include "secretfs/manifest.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using secretfs::manifest::Manifest;
+using secretfs::manifest::ManifestError;
+
+const secretfs::manifest::testing::FakeAccounts& fake_accounts() {
+  static const secretfs::manifest::testing::FakeAccounts accounts;
+  return accounts;
+}
+
+Manifest parse_text(std::string_view text) {
+  return secretfs::manifest::parse(text, "/etc/secretfs", "manifest.toml", fake_accounts());
+}
+
+// The ManifestError message for `text`, failing the test when there is none.
+std::string error_of(std::string_view text) {
+  try {
+    parse_text(text);
+  } catch (const ManifestError& error) {
+    return error.what();
+  }
+  FAIL("no ManifestError for:\n" << text);
+  return {};
+}
+
+// A folder under the system's temporary folder, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "secretfs-manifest-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+
+  fs::path write(const std::string& name, std::string_view text) const {
+    fs::path file = path_ / name;
+    std::ofstream(file) << text;
+    return file;
+  }
+
+ private:
+  fs::path path_;
+};
+
+}  // namespace
+
+TEST_CASE("an empty manifest serves nothing at the default mount point", "[manifest]") {
+  const Manifest manifest = parse_text("");
+  CHECK(manifest.mount_point == "/run/secrets");
+  CHECK(manifest.identities.empty());
+  CHECK(manifest.secrets.empty());
+  CHECK(manifest.problems.empty());
+}
+
+TEST_CASE("mount_point and identities are read and made absolute and normal", "[manifest]") {
+  const Manifest manifest = parse_text(R"toml(
+mount_point = "/run//secretfs/"
+identities = ["/etc/ssh/ssh_host_ed25519_key", "keys/host.txt", "../other/./key"]
+)toml");
+  CHECK(manifest.mount_point == "/run/secretfs");
+  REQUIRE(manifest.identities.size() == 3);
+  CHECK(manifest.identities[0] == "/etc/ssh/ssh_host_ed25519_key");
+  CHECK(manifest.identities[1] == "/etc/secretfs/keys/host.txt");
+  CHECK(manifest.identities[2] == "/etc/other/key");
+}
+
+TEST_CASE("top-level mistakes throw ManifestError naming source, line and key", "[manifest]") {
+  CHECK(error_of("mount_point = \"/run/secrets\"\nstate_dir = \"/var/lib/x\"\n") ==
+        "manifest.toml:2: unknown key `state_dir` (expected mount_point, identities or secrets)");
+  CHECK(error_of("\nmount_point = 3\n") ==
+        "manifest.toml:2: key `mount_point` must be a string, not an integer");
+  CHECK(error_of("mount_point = \"run/secrets\"\n") ==
+        "manifest.toml:1: mount_point `run/secrets` must be an absolute path");
+  CHECK(error_of("mount_point = \"\"\n") == "manifest.toml:1: mount_point is empty");
+  CHECK(error_of("identities = \"/etc/key\"\n") ==
+        "manifest.toml:1: key `identities` must be an array of strings, not a string");
+  CHECK(error_of("identities = [\n  \"/etc/key\",\n  7,\n]\n") ==
+        "manifest.toml:3: identities[1] must be a string, not an integer");
+  CHECK(error_of("identities = [\"\"]\n") == "manifest.toml:1: identities[0] is empty");
+  CHECK(error_of("secrets = [\"a\"]\n") ==
+        "manifest.toml:1: key `secrets` must be a table, not an array");
+  CHECK(error_of("[secrets]\nfine = { file = \"f.age\" }\n\"db/password\" = \"x.age\"\n") ==
+        "manifest.toml:3: secret `db/password`: must be a table such as "
+        "[secrets.\"db/password\"], not a string");
+}
+
+TEST_CASE("the first top-level mistake by line is the one reported", "[manifest]") {
+  // toml++ keeps keys sorted by name; `zzz` comes first in the file, `aaa` second.
+  CHECK(error_of("zzz = 1\naaa = 2\n") ==
+        "manifest.toml:1: unknown key `zzz` (expected mount_point, identities or secrets)");
+}
+
+TEST_CASE("TOML syntax errors name the source, line and column", "[manifest]") {
+  const std::string message = error_of("mount_point = \"/run/secrets\"\n[secrets.a]\nfile = \n");
+  CHECK(message.rfind("manifest.toml:3:8: TOML syntax error: ", 0) == 0);
+  CHECK(message.find("expected value") != std::string::npos);
+
+  const std::string duplicate = error_of("[secrets.a]\nfile = \"a\"\n[secrets.\"a\"]\n");
+  CHECK(duplicate.rfind("manifest.toml:3:", 0) == 0);
+}
+
+TEST_CASE("names that could leave the mount are refused, naming the secret", "[manifest]") {
+  struct Case {
+    std::string key;  // as written in TOML
+    std::string name;
+    std::string reason;
+  };
+  const Case cases[] = {
+      {R"("")", "", "name is empty"},
+      {R"("/etc/shadow")", "/etc/shadow", "name is absolute (starts with `/`)"},
+      {R"("db/")", "db/", "name ends with `/`"},
+      {R"("a//b")", "a//b", "name has an empty segment (`//`)"},
+      {R"(".")", ".", "name has a `.` segment"},
+      {R"("..")", "..", "name has a `..` segment"},
+      {R"("../../etc/passwd")", "../../etc/passwd", "name has a `..` segment"},
+      {R"("a/./b")", "a/./b", "name has a `.` segment"},
+  };
+  for (const Case& c : cases) {
+    const Manifest manifest =
+        parse_text("[secrets.ok]\nfile = \"ok.age\"\n[secrets." + c.key + "]\nfile = \"x.age\"\n");
+    REQUIRE(manifest.secrets.size() == 1);
+    CHECK(manifest.secrets[0].name == "ok");
+    REQUIRE(manifest.problems.size() == 1);
+    CHECK(manifest.problems[0].secret == c.name);
+    CHECK(manifest.problems[0].message == "manifest.toml:3: secret `" + c.name + "`: " + c.reason);
+  }
+}
+
+TEST_CASE("names with NUL or control characters are refused and printed escaped", "[manifest]") {
+  const Manifest manifest = parse_text(
+      "[secrets.\"a\\u0000b\"]\nfile = \"x.age\"\n[secrets.\"line\\nbreak\"]\nfile = \"y.age\"\n"
+      "[secrets.\"del\\u007f\"]\nfile = \"z.age\"\n");
+  CHECK(manifest.secrets.empty());
+  REQUIRE(manifest.problems.size() == 3);
+  CHECK(manifest.problems[0].secret == std::string("a\0b", 3));
+  CHECK(manifest.problems[0].message ==
+        "manifest.toml:1: secret `a\\x00b`: name has control character \\x00 at byte 1");
+  CHECK(manifest.problems[1].secret == "line\nbreak");
+  CHECK(manifest.problems[1].message ==
+        "manifest.toml:3: secret `line\\x0abreak`: name has control character \\x0a at byte 4");
+  CHECK(manifest.problems[2].message ==
+        "manifest.toml:5: secret `del\\x7f`: name has control character \\x7f at byte 3");
+}
+
+TEST_CASE("a name that is both a file and a folder refuses both secrets", "[manifest]") {
+  const Manifest manifest = parse_text(R"toml(
+[secrets.ok]
+file = "ok.age"
+
+[secrets."a/b"]
+file = "ab.age"
+
+[secrets.a]
+file = "a.age"
+)toml");
+  REQUIRE(manifest.secrets.size() == 1);
+  CHECK(manifest.secrets[0].name == "ok");
+  REQUIRE(manifest.problems.size() == 2);
+  CHECK(manifest.problems[0].secret == "a/b");
+  CHECK(manifest.problems[0].message ==
+        "manifest.toml:5: secret `a/b`: needs `a` to be a directory, but secret `a` is a file");
+  CHECK(manifest.problems[1].secret == "a");
+  CHECK(manifest.problems[1].message ==
+        "manifest.toml:8: secret `a`: is a file, but secret `a/b` needs `a` to be a directory");
+}
+
+TEST_CASE("conflicts reach across several levels and count even for refused secrets",
+          "[manifest]") {
+  const Manifest manifest = parse_text(R"toml([secrets.x]
+file = "x.age"
+mode = "0600"
+[secrets."x/y/z"]
+file = "z.age"
+[secrets."x/w"]
+file = "w.age"
+)toml");
+  CHECK(manifest.secrets.empty());
+  REQUIRE(manifest.problems.size() == 5);
+  CHECK(manifest.problems[0].message ==
+        "manifest.toml:1: secret `x`: is a file, but secret `x/w` needs `x` to be a directory");
+  CHECK(manifest.problems[1].message ==
+        "manifest.toml:1: secret `x`: is a file, but secret `x/y/z` needs `x` to be a directory");
+  CHECK(manifest.problems[2].secret == "x");
+  CHECK(manifest.problems[2].message.find("mode `0600` has write bits") != std::string::npos);
+  CHECK(manifest.problems[3].message ==
+        "manifest.toml:4: secret `x/y/z`: needs `x` to be a directory, but secret `x` is a file");
+  CHECK(manifest.problems[4].message ==
+        "manifest.toml:6: secret `x/w`: needs `x` to be a directory, but secret `x` is a file");
+}
+
+TEST_CASE("siblings and look-alike prefixes do not conflict", "[manifest]") {
+  const Manifest manifest = parse_text(R"toml(
+[secrets."db/password"]
+file = "p.age"
+[secrets."db/user"]
+file = "u.age"
+[secrets.dbx]
+file = "x.age"
+[secrets."db.old"]
+file = "o.age"
+)toml");
+  CHECK(manifest.problems.empty());
+  CHECK(manifest.secrets.size() == 4);
+}
+
+TEST_CASE("secrets come sorted by name and problems in line order", "[manifest]") {
+  const Manifest manifest = parse_text(R"toml(
+[secrets.zeta]
+file = "z.age"
+[secrets.b]
+mode = "0700"
+[secrets.alpha]
+file = "a.age"
+[secrets.a]
+owner = "nobody-here"
+file = "a.age"
+[secrets."m/n"]
+file = "mn.age"
+)toml");
+  REQUIRE(manifest.secrets.size() == 3);
+  CHECK(manifest.secrets[0].name == "alpha");
+  CHECK(manifest.secrets[0].line == 6);
+  CHECK(manifest.secrets[1].name == "m/n");
+  CHECK(manifest.secrets[2].name == "zeta");
+  REQUIRE(manifest.problems.size() == 3);
+  CHECK(manifest.problems[0].message == "manifest.toml:4: secret `b`: key `file` is missing");
+  CHECK(manifest.problems[1].message.rfind("manifest.toml:5: secret `b`: mode `0700`", 0) == 0);
+  CHECK(manifest.problems[2].message == "manifest.toml:9: secret `a`: unknown user `nobody-here`");
+}
+
+TEST_CASE("secrets may be written as inline tables and dotted keys", "[manifest]") {
+  const Manifest manifest = parse_text(
+      "secrets = { a = { file = \"a.age\" }, b = { file = \"b.age\", mode = \"0444\" } }\n");
+  REQUIRE(manifest.secrets.size() == 2);
+  CHECK(manifest.secrets[1].mode == 0444);
+
+  const Manifest dotted = parse_text("secrets.\"x/y\".file = \"xy.age\"\n");
+  REQUIRE(dotted.secrets.size() == 1);
+  CHECK(dotted.secrets[0].file == "/etc/secretfs/xy.age");
+}
+
+TEST_CASE("a relative base folder is made absolute", "[manifest]") {
+  const Manifest manifest = secretfs::manifest::parse("[secrets.s]\nfile = \"s.age\"\n", "conf",
+                                                      "m.toml", fake_accounts());
+  REQUIRE(manifest.secrets.size() == 1);
+  CHECK(manifest.secrets[0].file == fs::current_path() / "conf" / "s.age");
+}
+
+TEST_CASE("load reads a file and resolves paths against its folder", "[manifest]") {
+  const TempDir dir;
+  const fs::path path = dir.write("manifest.toml", R"toml(identities = ["host.key"]
+[secrets."db/password"]
+file = "secrets/db.age"
+owner = "postgres"
+)toml");
+  const Manifest manifest = secretfs::manifest::load(path, fake_accounts());
+  CHECK(manifest.path == path);
+  REQUIRE(manifest.identities.size() == 1);
+  CHECK(manifest.identities[0] == dir.path() / "host.key");
+  REQUIRE(manifest.secrets.size() == 1);
+  CHECK(manifest.secrets[0].file == dir.path() / "secrets" / "db.age");
+  CHECK(manifest.secrets[0].uid == 70);
+}
+
+TEST_CASE("load names the file in messages", "[manifest]") {
+  const TempDir dir;
+  const fs::path path = dir.write("bad.toml", "[secrets.s]\nfile = \"s.age\"\nowner = \"ghost\"\n");
+  const Manifest manifest = secretfs::manifest::load(path, fake_accounts());
+  REQUIRE(manifest.problems.size() == 1);
+  CHECK(manifest.problems[0].message == path.string() + ":3: secret `s`: unknown user `ghost`");
+}
+
+TEST_CASE("load of a missing file or a folder throws ManifestError", "[manifest]") {
+  const TempDir dir;
+  const fs::path missing = dir.path() / "missing.toml";
+  CHECK_THROWS_MATCHES(
+      secretfs::manifest::load(missing, fake_accounts()), ManifestError,
+      Catch::Message(missing.string() + ": cannot read manifest: No such file or directory"));
+  CHECK_THROWS_MATCHES(
+      secretfs::manifest::load(dir.path(), fake_accounts()), ManifestError,
+      Catch::Message(dir.path().string() + ": cannot read manifest: Is a directory"));
+}
+
+TEST_CASE("system accounts read the host's passwd and group", "[manifest][system]") {
+  const auto& system = secretfs::manifest::system_accounts();
+  const auto root = system.user_by_name("root");
+  REQUIRE(root);
+  CHECK(root->uid == 0);
+  CHECK(root->primary_gid == 0);
+  REQUIRE(system.user_by_uid(0));
+  CHECK(system.user_by_uid(0)->primary_gid == 0);
+  CHECK(system.group_by_name("root") == gid_t{0});
+
+  // Debian gives the daemon user and group id 1.
+  const auto daemon = system.user_by_name("daemon");
+  REQUIRE(daemon);
+  CHECK(daemon->uid == 1);
+  CHECK(daemon->primary_gid == 1);
+  CHECK(system.group_by_name("daemon") == gid_t{1});
+
+  CHECK_FALSE(system.user_by_name("no-such-user-secretfs"));
+  CHECK_FALSE(system.group_by_name("no-such-group-secretfs"));
+  CHECK_FALSE(system.user_by_name(std::string("root\0x", 6)));
+}
+
+TEST_CASE("parse uses the system accounts by default", "[manifest][system]") {
+  const Manifest manifest = secretfs::manifest::parse(
+      "[secrets.s]\nfile = \"s.age\"\nowner = \"daemon\"\n", "/etc", "m.toml");
+  REQUIRE(manifest.secrets.size() == 1);
+  CHECK(manifest.secrets[0].uid == 1);
+  CHECK(manifest.secrets[0].gid == 1);
+}

@@ -1,1 +1,83 @@
+// Secret names: what check_name() accepts and refuses, and conflicts between names.
 #include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "manifest/names.hpp"
+#include "secretfs/manifest.hpp"
+
+using secretfs::manifest::check_name;
+using secretfs::manifest::find_conflicts;
+using secretfs::manifest::printable_name;
+
+TEST_CASE("check_name accepts ordinary names, with or without folders", "[names]") {
+  for (const std::string name : {"password", "db/password", "a/b/c/d", ".hidden", "..a", "a..",
+                                 "a.b", "x y", "p\xc3\xa4sswort", "-rf", "a/.b/c"}) {
+    INFO(name);
+    CHECK(check_name(name) == std::nullopt);
+  }
+}
+
+TEST_CASE("check_name accepts a segment of 255 bytes and refuses one of 256", "[names]") {
+  CHECK(check_name("a/" + std::string(255, 'x')) == std::nullopt);
+  CHECK(check_name("a/" + std::string(256, 'x')) ==
+        "name has a segment of 256 bytes, longer than 255");
+}
+
+TEST_CASE("check_name refuses names that could leave the mount or alias another", "[names]") {
+  struct Case {
+    std::string name;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"", "name is empty"},
+      {"/etc/shadow", "name is absolute (starts with `/`)"},
+      {"/", "name is absolute (starts with `/`)"},
+      {"db/", "name ends with `/`"},
+      {"a//b", "name has an empty segment (`//`)"},
+      {".", "name has a `.` segment"},
+      {"..", "name has a `..` segment"},
+      {"a/./b", "name has a `.` segment"},
+      {"a/../b", "name has a `..` segment"},
+      {"../etc/shadow", "name has a `..` segment"},
+      {"a/..", "name has a `..` segment"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    CHECK(check_name(c.name) == c.reason);
+  }
+}
+
+TEST_CASE("check_name refuses NUL and control characters, saying which and where", "[names]") {
+  CHECK(check_name(std::string("a\0b", 3)) == "name has control character \\x00 at byte 1");
+  CHECK(check_name("db\n") == "name has control character \\x0a at byte 2");
+  CHECK(check_name("\x1f") == "name has control character \\x1f at byte 0");
+  CHECK(check_name("a/\x7f") == "name has control character \\x7f at byte 2");
+  CHECK(check_name("tab\there") == "name has control character \\x09 at byte 3");
+  // Control characters are reported before the shape of the name, which quotes parts of it.
+  CHECK(check_name("/\x01") == "name has control character \\x01 at byte 1");
+}
+
+TEST_CASE("printable_name escapes control characters only", "[names]") {
+  CHECK(printable_name("db/password") == "db/password");
+  CHECK(printable_name("a\nb") == "a\\x0ab");
+  CHECK(printable_name(std::string("\0\x7f", 2)) == "\\x00\\x7f");
+  CHECK(printable_name("p\xc3\xa4ss") == "p\xc3\xa4ss");
+}
+
+TEST_CASE("find_conflicts pairs every file with each secret under it", "[names]") {
+  const auto conflicts = find_conflicts({"a/b/c", "ab", "a", "b/c", "a/b"});
+  REQUIRE(conflicts.size() == 3);
+  CHECK(conflicts[0].file == "a");
+  CHECK(conflicts[0].directory == "a/b");
+  CHECK(conflicts[1].file == "a");
+  CHECK(conflicts[1].directory == "a/b/c");
+  CHECK(conflicts[2].file == "a/b");
+  CHECK(conflicts[2].directory == "a/b/c");
+}
+
+TEST_CASE("find_conflicts finds none among siblings and look-alike prefixes", "[names]") {
+  CHECK(find_conflicts({"a/b", "a/c", "ab", "a.b", "b", "c/a"}).empty());
+  CHECK(find_conflicts({}).empty());
+}
