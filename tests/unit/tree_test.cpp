@@ -1,0 +1,95 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "fs/tree.hpp"
+
+using secretfs::fs::kDirectoryMode;
+using secretfs::fs::kRootInode;
+using secretfs::fs::Tree;
+using secretfs::manifest::Secret;
+
+namespace {
+
+Secret secret(const std::string& name, uid_t uid = 0, mode_t mode = 0400) {
+  Secret result;
+  result.name = name;
+  result.file = "/secrets/" + name + ".age";
+  result.uid = uid;
+  result.gid = uid;
+  result.mode = mode;
+  return result;
+}
+
+std::vector<std::string> names(const Tree& tree, secretfs::fs::Inode directory) {
+  std::vector<std::string> result;
+  for (const auto& entry : tree.node(directory)->children) {
+    result.push_back(entry.name);
+  }
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("names with slashes become directories, children sorted by name", "[tree]") {
+  const Tree tree({secret("b"), secret("a-x"), secret("a/c", 7, 0440), secret("a/b/deep")});
+
+  const auto* root = tree.node(kRootInode);
+  REQUIRE(root != nullptr);
+  CHECK(root->mode == (S_IFDIR | kDirectoryMode));
+  CHECK(names(tree, kRootInode) == std::vector<std::string>{"a", "a-x", "b"});
+  CHECK(root->subdirectories == 1);
+
+  const auto* a = tree.child(kRootInode, "a");
+  REQUIRE(a != nullptr);
+  CHECK(a->is_directory());
+  CHECK(a->parent == kRootInode);
+  CHECK(names(tree, a->inode) == std::vector<std::string>{"b", "c"});
+
+  const auto* c = tree.child(a->inode, "c");
+  REQUIRE(c != nullptr);
+  CHECK(c->mode == (S_IFREG | 0440));
+  CHECK(c->uid == 7);
+  CHECK(tree.secret(*c).name == "a/c");
+
+  const auto* deep = tree.child(tree.child(a->inode, "b")->inode, "deep");
+  REQUIRE(deep != nullptr);
+  CHECK(tree.secret(*deep).file == "/secrets/a/b/deep.age");
+  CHECK(tree.size() == 7);  // root, the directories a and a/b, four secrets
+}
+
+TEST_CASE("lookups of absent names and inodes find nothing", "[tree]") {
+  const Tree tree({secret("only")});
+  CHECK(tree.child(kRootInode, "other") == nullptr);
+  CHECK(tree.child(kRootInode, "onl") == nullptr);
+  CHECK(tree.node(0) == nullptr);
+  CHECK(tree.node(3) == nullptr);
+  const auto* only = tree.child(kRootInode, "only");
+  REQUIRE(only != nullptr);
+  CHECK(tree.child(only->inode, "x") == nullptr);
+}
+
+TEST_CASE("an empty manifest is an empty root", "[tree]") {
+  const Tree tree({});
+  CHECK(tree.size() == 1);
+  CHECK(tree.node(kRootInode)->children.empty());
+}
+
+TEST_CASE("a hundred thousand secrets in one directory are all found", "[tree]") {
+  constexpr int kCount = 100000;
+  std::vector<Secret> secrets;
+  secrets.reserve(kCount);
+  for (int i = kCount - 1; i >= 0; --i) {
+    secrets.push_back(secret("many/" + std::to_string(i)));
+  }
+  const Tree tree(std::move(secrets));
+  const auto* many = tree.child(kRootInode, "many");
+  REQUIRE(many != nullptr);
+  CHECK(many->children.size() == kCount);
+  for (const int probe : {0, 1, 4242, kCount - 1}) {
+    const auto* found = tree.child(many->inode, std::to_string(probe));
+    REQUIRE(found != nullptr);
+    CHECK(tree.secret(*found).name == "many/" + std::to_string(probe));
+  }
+}
