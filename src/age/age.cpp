@@ -1,1 +1,242 @@
-// placeholder
+// Whole-file encryption and decryption, in the order that gives each failure its class:
+// armor, header grammar, stanzas, MAC, then payload.
+#include "secretfs/age/age.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "hkdf.hpp"
+#include "secretfs/age/armor.hpp"
+#include "secretfs/age/format.hpp"
+#include "secretfs/age/stream.hpp"
+
+namespace secretfs::age {
+
+namespace {
+
+constexpr std::string_view kHeaderLabel = "header";
+constexpr std::string_view kScryptType = "scrypt";
+
+using Mac = std::array<std::uint8_t, kMacSize>;
+
+static_assert(kMacSize == crypto_auth_hmacsha256_BYTES);
+static_assert(kHkdfOutputSize == crypto_auth_hmacsha256_KEYBYTES);
+
+// The binary age file inside `file`, de-armored when needed.
+class BinaryFile {
+ public:
+  explicit BinaryFile(std::span<const std::uint8_t> file) : bytes_(file) {
+    if (is_armored(file)) {
+      dearmored_ = dearmor(file);
+      bytes_ = dearmored_;
+    }
+  }
+
+  std::span<const std::uint8_t> bytes() const { return bytes_; }
+
+ private:
+  std::vector<std::uint8_t> dearmored_;
+  std::span<const std::uint8_t> bytes_;
+};
+
+Mac header_mac(const SecretBytes& file_key, std::span<const std::uint8_t> header_text) {
+  const auto key = hkdf_sha256(file_key.span(), {}, kHeaderLabel);
+  Mac mac{};
+  crypto_auth_hmacsha256(mac.data(), header_text.data(), header_text.size(), key.data());
+  return mac;
+}
+
+// The index of an scrypt stanza that shares the header with others, if there is one.
+std::optional<std::size_t> crowded_scrypt_stanza(const std::vector<Stanza>& stanzas) {
+  const auto scrypt = std::find_if(stanzas.begin(), stanzas.end(),
+                                   [](const Stanza& stanza) { return stanza.type == kScryptType; });
+  if (scrypt == stanzas.end() || stanzas.size() == 1) {
+    return std::nullopt;
+  }
+  return scrypt - stanzas.begin();
+}
+
+// age writes a passphrase stanza only on its own, and a file where it has company could be
+// opened by the other recipients behind the passphrase holder's back. Refusing such files
+// for every identity, not only for passphrases, keeps the outcome independent of the order
+// in which identities are tried.
+void require_lone_scrypt_stanza(const Header& header) {
+  if (const auto index = crowded_scrypt_stanza(header.stanzas)) {
+    throw Error(ErrorKind::header, "stanza " + std::to_string(*index + 1) +
+                                       ": an scrypt stanza must be the only stanza, the header "
+                                       "has " +
+                                       std::to_string(header.stanzas.size()));
+  }
+}
+
+std::string list_stanza_types(const Header& header) {
+  std::string types;
+  for (const auto& stanza : header.stanzas) {
+    types += (types.empty() ? "" : ", ") + stanza.type;
+  }
+  return types;
+}
+
+std::string list_identities(std::span<const Identity* const> identities) {
+  std::string list = "tried " + std::to_string(identities.size());
+  for (std::size_t i = 0; i < identities.size(); ++i) {
+    list += (i == 0 ? ": " : ", ") + identities[i]->describe();
+  }
+  return list;
+}
+
+// The first identity, in order, that unwraps a stanza gives the file key. A malformed stanza
+// stops the search at once: it is a broken file, not a stanza for someone else.
+SecretBytes find_file_key(const Header& header, std::span<const Identity* const> identities) {
+  require_lone_scrypt_stanza(header);
+  for (const auto* identity : identities) {
+    if (auto file_key = identity->unwrap(header.stanzas)) {
+      return std::move(*file_key);
+    }
+  }
+  throw Error(ErrorKind::no_match,
+              "no identity matches any stanza (stanzas: " + list_stanza_types(header) + "; " +
+                  list_identities(identities) + ")");
+}
+
+// Unwraps the file key and checks that the header MAC commits to it.
+SecretBytes open_header(std::span<const std::uint8_t> binary, const Header& header,
+                        std::span<const Identity* const> identities) {
+  auto file_key = find_file_key(header, identities);
+  const auto mac = header_mac(file_key, binary.first(header.mac_input_size));
+  if (crypto_verify_32(mac.data(), header.mac.data()) != 0) {
+    throw Error(ErrorKind::hmac, "header MAC does not match the unwrapped file key");
+  }
+  return file_key;
+}
+
+// The payload after the header. A file too short to hold the payload nonce counts as a broken
+// header, as the age test vectors class it.
+std::span<const std::uint8_t> payload_of(std::span<const std::uint8_t> binary,
+                                         const Header& header) {
+  const auto payload = binary.subspan(header.payload_offset);
+  if (payload.size() < kPayloadNonceSize) {
+    throw Error(ErrorKind::header,
+                "payload nonce is " + std::to_string(payload.size()) + " bytes, want 16");
+  }
+  return payload;
+}
+
+}  // namespace
+
+SecretBytes decrypt(std::span<const std::uint8_t> file,
+                    std::span<const Identity* const> identities) {
+  const BinaryFile binary(file);
+  const auto header = parse_header(binary.bytes());
+  const auto file_key = open_header(binary.bytes(), header, identities);
+  return decrypt_payload(file_key.span(), payload_of(binary.bytes(), header));
+}
+
+void verify_header(std::span<const std::uint8_t> file,
+                   std::span<const Identity* const> identities) {
+  const BinaryFile binary(file);
+  const auto header = parse_header(binary.bytes());
+  open_header(binary.bytes(), header, identities);
+  payload_of(binary.bytes(), header);
+}
+
+std::uint64_t plaintext_size(std::span<const std::uint8_t> file) {
+  const BinaryFile binary(file);
+  const auto header = parse_header(binary.bytes());
+  const std::uint64_t payload_size = payload_of(binary.bytes(), header).size();
+  const auto size = plaintext_size(payload_size);
+  if (!size) {
+    throw Error(ErrorKind::payload,
+                "payload of " + std::to_string(payload_size) + " bytes cannot form a valid STREAM");
+  }
+  return *size;
+}
+
+std::vector<std::uint8_t> encrypt(std::span<const std::uint8_t> plaintext,
+                                  std::span<const Recipient* const> recipients, Output output) {
+  if (recipients.empty()) {
+    throw Error(ErrorKind::key, "no recipients to encrypt to");
+  }
+  initialize_sodium();
+  SecretBytes file_key(kFileKeySize);
+  randombytes_buf(file_key.data(), file_key.size());
+
+  std::vector<Stanza> stanzas;
+  for (const auto* recipient : recipients) {
+    stanzas.push_back(recipient->wrap(file_key.span()));
+  }
+  if (crowded_scrypt_stanza(stanzas)) {
+    throw Error(ErrorKind::key, "a passphrase cannot be combined with other recipients");
+  }
+
+  const auto text = encode_header_without_mac(stanzas);
+  const auto mac = header_mac(file_key, as_bytes(text));
+  const auto mac_line = encode_mac_line(mac);
+  const auto payload = encrypt_payload(file_key.span(), plaintext);
+
+  std::vector<std::uint8_t> binary;
+  binary.reserve(text.size() + mac_line.size() + payload.size());
+  binary.insert(binary.end(), text.begin(), text.end());
+  binary.insert(binary.end(), mac_line.begin(), mac_line.end());
+  binary.insert(binary.end(), payload.begin(), payload.end());
+  if (output == Output::binary) {
+    return binary;
+  }
+  const auto armored = armor(binary);
+  return {armored.begin(), armored.end()};
+}
+
+std::vector<const Identity*> pointers(const Identities& identities) {
+  std::vector<const Identity*> raw;
+  for (const auto& identity : identities) {
+    raw.push_back(identity.get());
+  }
+  return raw;
+}
+
+std::vector<const Recipient*> pointers(const Recipients& recipients) {
+  std::vector<const Recipient*> raw;
+  for (const auto& recipient : recipients) {
+    raw.push_back(recipient.get());
+  }
+  return raw;
+}
+
+std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
+  const auto fail = [&path](int error) -> void {
+    throw Error(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(error));
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail(errno);
+  }
+  std::vector<std::uint8_t> bytes;
+  std::array<std::uint8_t, kChunkSize> buffer{};
+  for (;;) {
+    const auto got = ::read(fd, buffer.data(), buffer.size());
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      const int error = errno;
+      ::close(fd);
+      fail(error);
+    }
+    if (got == 0) {
+      break;
+    }
+    bytes.insert(bytes.end(), buffer.begin(), buffer.begin() + got);
+  }
+  ::close(fd);
+  return bytes;
+}
+
+}  // namespace secretfs::age

@@ -8,7 +8,9 @@
 
 namespace secretfs::age {
 
-// True when, after optional leading whitespace, the input starts with the BEGIN line.
+// True when, after optional leading whitespace, the input starts with a "-----BEGIN" line, or
+// when it is not a binary age file and has the BEGIN line within its first KiB (then dearmor
+// reports the text before it).
 bool is_armored(std::span<const std::uint8_t> file);
 
 // Strictly decodes an armored file to the binary age file it holds.
