@@ -43,7 +43,7 @@ if mountpoint -q "$mount_point"; then
 fi
 
 show "$secretfs" check --manifest "$work/manifest.toml"
-show "$secretfs" mount --manifest "$work/manifest.toml"
+show "$secretfs" mount --manifest "$work/manifest.toml" --state-dir "$work/state"
 show ls -lR "$mount_point"
 show setpriv --reuid=daemon --regid=daemon --init-groups cat "$mount_point/db/password"
 show setpriv --reuid=daemon --regid=daemon --init-groups cat "$mount_point/api/token"

@@ -20,6 +20,8 @@ namespace secretfs::manifest {
 
 inline constexpr std::string_view kDefaultMountPoint = "/run/secrets";
 inline constexpr mode_t kDefaultMode = 0400;
+inline constexpr std::string_view kDefaultStateDir = "/var/lib/secretfs";
+inline constexpr std::size_t kDefaultKeepGenerations = 10;
 
 struct Secret {
   std::string name;             // "db/password": '/'-separated, validated
@@ -38,6 +40,8 @@ struct Problem {
 struct Manifest {
   std::filesystem::path path;  // the manifest file itself (absolute)
   std::filesystem::path mount_point{kDefaultMountPoint};
+  std::filesystem::path state_dir{kDefaultStateDir};     // absolute; generations live here
+  std::size_t keep_generations = kDefaultKeepGenerations;  // at least 2
   std::vector<std::filesystem::path> identities;  // absolute paths, in the manifest's order
   std::vector<Secret> secrets;                    // accepted secrets, sorted by name
   std::vector<Problem> problems;                  // refused secrets, in manifest order

@@ -15,5 +15,9 @@ void add_encrypt(CLI::App& app, Command& selected);
 void add_decrypt(CLI::App& app, Command& selected);
 void add_mount(CLI::App& app, Command& selected);
 void add_check(CLI::App& app, Command& selected);
+void add_activate(CLI::App& app, Command& selected);
+void add_rollback(CLI::App& app, Command& selected);
+void add_generations(CLI::App& app, Command& selected);
+void add_status(CLI::App& app, Command& selected);
 
 }  // namespace secretfs::cli

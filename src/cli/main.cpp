@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
   secretfs::cli::add_decrypt(app, selected);
   secretfs::cli::add_mount(app, selected);
   secretfs::cli::add_check(app, selected);
+  secretfs::cli::add_activate(app, selected);
+  secretfs::cli::add_rollback(app, selected);
+  secretfs::cli::add_generations(app, selected);
+  secretfs::cli::add_status(app, selected);
 
   try {
     app.parse(argc, argv);

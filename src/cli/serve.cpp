@@ -5,9 +5,8 @@
 #include <vector>
 
 #include "cli/commands.hpp"
-#include "fs/keyring.hpp"
 #include "fs/mount.hpp"
-#include "fs/secret_set.hpp"
+#include "fs/validation.hpp"
 #include "secretfs/age/age.hpp"
 #include "secretfs/manifest.hpp"
 
@@ -16,54 +15,37 @@ namespace secretfs::cli {
 namespace {
 
 struct MountFlags {
-  std::string manifest;
+  std::optional<std::string> manifest;
   std::optional<std::string> mount_point;
+  std::optional<std::string> state_dir;
   bool foreground = false;
 };
 
 int mount(const MountFlags& flags) {
   fs::MountOptions options;
-  options.manifest = flags.manifest;
+  if (flags.manifest) {
+    options.manifest = *flags.manifest;
+  }
   if (flags.mount_point) {
     options.mount_point = *flags.mount_point;
+  }
+  if (flags.state_dir) {
+    options.state_dir = *flags.state_dir;
   }
   options.detach = flags.foreground ? fs::Detach::no : fs::Detach::yes;
   return fs::run_mount(options);
 }
 
-// Every problem `mount` would log, without mounting: the manifest's refusals, identity files
-// that cannot be used, and each secret's file checked against every identity. Only headers are
-// opened (file key unwrapped, header MAC checked); no payload is decrypted.
-std::vector<std::string> problems_of(const manifest::Manifest& manifest) {
-  std::vector<std::string> problems;
-  for (const auto& problem : manifest.problems) {
-    problems.push_back(problem.message);
-  }
-  const fs::Keyring keyring = fs::load_keyring(manifest.identities, age::FilePermissions::strict);
-  problems.insert(problems.end(), keyring.problems.begin(), keyring.problems.end());
-
-  const auto identities = keyring.pointers();
-  for (const auto& secret : manifest.secrets) {
-    try {
-      fs::inspect_size(secret.file);
-      age::verify_header(age::read_file(secret.file), identities);
-    } catch (const age::Error& error) {
-      problems.push_back("secret `" + secret.name + "`: file " + secret.file.string() + ": " +
-                         std::string(age::to_string(error.kind())) + ": " + error.what());
-    }
-  }
-  return problems;
-}
-
 int check(const std::string& manifest_path) {
-  manifest::Manifest manifest;
+  fs::ManifestFile file;
   try {
-    manifest = manifest::load(manifest_path);
+    file = fs::read_manifest(manifest_path);
   } catch (const manifest::ManifestError& error) {
     std::printf("error: %s\n", error.what());
     return 1;
   }
-  const auto problems = problems_of(manifest);
+  const auto& manifest = file.manifest;
+  const auto problems = fs::validate(manifest, age::FilePermissions::strict);
   for (const auto& problem : problems) {
     std::printf("error: %s\n", problem.c_str());
   }
@@ -77,9 +59,13 @@ int check(const std::string& manifest_path) {
 void add_mount(CLI::App& app, Command& selected) {
   auto flags = std::make_shared<MountFlags>();
   auto* command = app.add_subcommand("mount", "Serve the manifest's secrets as a FUSE mount");
-  command->add_option("-m,--manifest", flags->manifest, "Manifest file (TOML)")->required();
+  command->add_option("-m,--manifest", flags->manifest,
+                      "Activate this manifest first (default: serve the current generation)");
   command->add_option("--mount-point", flags->mount_point,
                       "Where to mount (default: the manifest's mount_point)");
+  command->add_option("--state-dir", flags->state_dir,
+                      "Where generations live (default: the manifest's state_dir, else "
+                      "/var/lib/secretfs)");
   command->add_flag("-f,--foreground", flags->foreground,
                     "Stay in the foreground and log to standard error (for systemd)");
   command->callback([&selected, flags] { selected = [flags] { return mount(*flags); }; });

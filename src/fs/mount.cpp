@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -13,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "fs/control.hpp"
 #include "fs/operations.hpp"
+#include "fs/validation.hpp"
 #include "secretfs/log.hpp"
 
 namespace secretfs::fs {
@@ -75,22 +78,6 @@ void prepare_mount_point(const std::filesystem::path& mount_point) {
   }
 }
 
-std::shared_ptr<const SecretSet> load(const manifest::Manifest& manifest,
-                                      age::FilePermissions permissions) {
-  for (const auto& problem : manifest.problems) {
-    spdlog::error("{} (not served)", problem.message);
-  }
-  auto keyring = std::make_shared<const Keyring>(load_keyring(manifest.identities, permissions));
-  for (const auto& problem : keyring->problems) {
-    spdlog::error("{}", problem);
-  }
-  auto set = std::make_shared<const SecretSet>(manifest, keyring);
-  for (const auto& problem : set->problems()) {
-    spdlog::error("{} (opening it will fail with EIO)", problem);
-  }
-  return set;
-}
-
 // Owns the FUSE session and undoes each step it took, in reverse, however it is left.
 class Session {
  public:
@@ -101,36 +88,200 @@ class Session {
     if (session_ == nullptr) {
       throw std::runtime_error("could not create the FUSE session");
     }
-    if (fuse_set_signal_handlers(session_) != 0) {
-      throw std::runtime_error("could not install signal handlers");
-    }
-    handlers_ = true;
-    if (fuse_session_mount(session_, mount_point.c_str()) != 0) {
-      throw std::runtime_error("could not mount at " + mount_point.string());
+    try {
+      if (fuse_set_signal_handlers(session_) != 0) {
+        throw std::runtime_error("could not install signal handlers");
+      }
+      handlers_ = true;
+      if (fuse_session_mount(session_, mount_point.c_str()) != 0) {
+        throw std::runtime_error("could not mount at " + mount_point.string());
+      }
+    } catch (...) {
+      close();
+      throw;
     }
     mounted_ = true;
+    served.attach(session_);
   }
 
-  ~Session() {
-    if (mounted_) {
-      fuse_session_unmount(session_);
-    }
-    if (handlers_) {
-      fuse_remove_signal_handlers(session_);
-    }
-    if (session_ != nullptr) {
-      fuse_session_destroy(session_);
-    }
-  }
+  ~Session() { close(); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   int serve() { return fuse_session_loop(session_); }
 
  private:
+  void close() {
+    if (mounted_) {
+      fuse_session_unmount(session_);
+      mounted_ = false;
+    }
+    if (handlers_) {
+      fuse_remove_signal_handlers(session_);
+      handlers_ = false;
+    }
+    if (session_ != nullptr) {
+      fuse_session_destroy(session_);
+      session_ = nullptr;
+    }
+  }
+
   fuse_session* session_ = nullptr;
   bool handlers_ = false;
   bool mounted_ = false;
+};
+
+// The daemon: what it serves, where its generations are, and how it answers the control socket.
+class Daemon {
+ public:
+  explicit Daemon(const MountOptions& options) : options_(options) {}
+
+  // Picks the set to serve first. A given manifest that validates becomes the current
+  // generation; one that does not leaves the current generation serving, or, when there is
+  // none yet, is served as it is so that its good secrets are available.
+  void start() {
+    std::optional<ManifestFile> given;
+    if (options_.manifest) {
+      given = read_manifest(*options_.manifest);
+    }
+    const std::filesystem::path state_path =
+        options_.state_dir ? *options_.state_dir
+        : given            ? given->manifest.state_dir
+                           : std::filesystem::path(manifest::kDefaultStateDir);
+    state_.emplace(state::StateDir::open(state_path));
+
+    if (given) {
+      const auto problems = validate(given->manifest, options_.identity_permissions);
+      if (problems.empty()) {
+        activate(*given);
+      } else {
+        for (const auto& problem : problems) {
+          spdlog::error("{}", problem);
+        }
+        if (!state_->current()) {
+          spdlog::warn("{}: {} problems and no earlier generation to fall back on; serving "
+                       "its good secrets without storing a generation",
+                       given->manifest.path.string(), problems.size());
+          mount_point_ = options_.mount_point.value_or(given->manifest.mount_point);
+          served_.emplace(build(given->manifest, 0));
+          return;
+        }
+        spdlog::warn("{}: not activated because of {} problems; serving generation {}",
+                     given->manifest.path.string(), problems.size(), *state_->current());
+      }
+    }
+
+    const auto current = state_->current();
+    if (!current) {
+      throw std::runtime_error("no generation to serve in " + state_path.string() +
+                               ": give --manifest, or run `secretfs activate` first");
+    }
+    auto set = load_generation(*current);
+    mount_point_ = options_.mount_point.value_or(set->mount_point());
+    served_.emplace(std::move(set));
+  }
+
+  int run() {
+    prepare_mount_point(mount_point_);
+    Session session(*served_, mount_point_);
+    const auto set = served_->current();
+    spdlog::info("mounted {} secrets (generation {}) at {}", set->tree().secrets().size(),
+                 set->generation(), mount_point_.string());
+
+    if (options_.detach == Detach::yes) {
+      if (fuse_daemonize(0) != 0) {
+        throw std::runtime_error("could not detach from the terminal");
+      }
+      log::setup(log::Destination::syslog);
+    }
+
+    // Started after detaching: a thread does not survive the fork.
+    const ControlServer control(state_->control_socket(),
+                                [this](const nlohmann::json& request) { return answer(request); });
+
+    // The loop returns 0 when unmounted from outside, the signal's number when SIGINT, SIGTERM
+    // or SIGHUP asked it to stop (both clean), and a negative errno when it failed.
+    const int status = session.serve();
+    if (status < 0) {
+      spdlog::error("serving {} failed: {}", mount_point_.string(), std::strerror(-status));
+    }
+    spdlog::info("unmounting {}", mount_point_.string());
+    return status < 0 ? 1 : 0;
+  }
+
+ private:
+  void activate(const ManifestFile& given) {
+    const auto lock = state_->lock();
+    const state::Stored stored = state_->store(given.manifest, given.text);
+    if (state_->current() != stored.number) {
+      state_->set_current(stored.number);
+      spdlog::info("activated {} as generation {}", given.manifest.path.string(), stored.number);
+    }
+    for (const auto number : state_->prune(given.manifest.keep_generations)) {
+      spdlog::info("pruned generation {}", number);
+    }
+  }
+
+  std::shared_ptr<const SecretSet> build(const manifest::Manifest& manifest,
+                                         state::Number generation) {
+    auto keyring =
+        std::make_shared<const Keyring>(load_keyring(manifest.identities, options_.identity_permissions));
+    auto set = std::make_shared<const SecretSet>(manifest, keyring, inodes_, generation);
+    for (const auto& problem : set->problems()) {
+      spdlog::error("{}", problem);
+    }
+    return set;
+  }
+
+  std::shared_ptr<const SecretSet> load_generation(state::Number number) {
+    return build(state_->load(number), number);
+  }
+
+  nlohmann::json answer(const nlohmann::json& request) {
+    const std::string command = request.at("command").get<std::string>();
+    if (command == "switch") {
+      return switch_to(request.at("generation").get<state::Number>());
+    }
+    if (command == "status") {
+      return status();
+    }
+    return {{"ok", false}, {"error", "unknown command `" + command + "`"}};
+  }
+
+  nlohmann::json switch_to(state::Number number) {
+    auto set = load_generation(number);
+    if (set->mount_point() != mount_point_ && !options_.mount_point) {
+      spdlog::warn("generation {} names mount point {}; it takes effect at the next start",
+                   number, set->mount_point().string());
+    }
+    const std::size_t count = set->tree().secrets().size();
+    const auto previous = served_->replace(std::move(set));
+    spdlog::info("switched from generation {} to generation {} ({} secrets)",
+                 previous->generation(), number, count);
+    return {{"ok", true}, {"generation", number}, {"secrets", count}};
+  }
+
+  nlohmann::json status() const {
+    const auto set = served_->current();
+    nlohmann::json identities = nlohmann::json::array();
+    for (const auto& identity : set->keyring().identities) {
+      identities.push_back(identity->describe());
+    }
+    return {{"ok", true},
+            {"pid", ::getpid()},
+            {"mount_point", mount_point_.string()},
+            {"state_dir", state_->path().string()},
+            {"generation", set->generation()},
+            {"secrets", set->tree().secrets().size()},
+            {"identities", identities},
+            {"problems", set->problems()}};
+  }
+
+  const MountOptions& options_;
+  InodeRegistry inodes_;
+  std::optional<state::StateDir> state_;
+  std::optional<Served> served_;
+  std::filesystem::path mount_point_;
 };
 
 }  // namespace
@@ -138,40 +289,10 @@ class Session {
 int run_mount(const MountOptions& options) {
   forbid_core_dumps();
   fuse_set_log_func(fuse_log);
-
-  manifest::Manifest manifest;
   try {
-    manifest = manifest::load(options.manifest);
-  } catch (const manifest::ManifestError& error) {
-    spdlog::error("{}", error.what());
-    return 1;
-  }
-  if (options.mount_point) {
-    manifest.mount_point = std::filesystem::absolute(*options.mount_point).lexically_normal();
-  }
-
-  try {
-    Served served{load(manifest, options.identity_permissions)};
-    prepare_mount_point(manifest.mount_point);
-    Session session(served, manifest.mount_point);
-    spdlog::info("mounted {} secrets from {} at {}", served.set->tree().secrets().size(),
-                 manifest.path.string(), manifest.mount_point.string());
-
-    if (options.detach == Detach::yes) {
-      if (fuse_daemonize(0) != 0) {
-        throw std::runtime_error("could not detach from the terminal");
-      }
-      log::setup(log::Destination::syslog);
-    }
-
-    // The loop returns 0 when unmounted from outside, the signal's number when SIGINT, SIGTERM
-    // or SIGHUP asked it to stop (both clean), and a negative errno when it failed.
-    const int status = session.serve();
-    if (status < 0) {
-      spdlog::error("serving {} failed: {}", manifest.mount_point.string(), std::strerror(-status));
-    }
-    spdlog::info("unmounting {}", manifest.mount_point.string());
-    return status < 0 ? 1 : 0;
+    Daemon daemon(options);
+    daemon.start();
+    return daemon.run();
   } catch (const std::exception& error) {
     spdlog::error("{}", error.what());
     return 1;

@@ -1,10 +1,12 @@
-// Running the daemon: load a manifest, mount it read-only, serve until unmounted or signalled.
+// Running the daemon: choose what to serve, mount it read-only, answer the control socket, and
+// serve until unmounted or signalled.
 #pragma once
 
 #include <filesystem>
 #include <optional>
 
 #include "secretfs/age/key_files.hpp"
+#include "secretfs/state.hpp"
 
 namespace secretfs::fs {
 
@@ -14,14 +16,15 @@ enum class Detach {
 };
 
 struct MountOptions {
-  std::filesystem::path manifest;
+  std::optional<std::filesystem::path> manifest;     // activated first when given
   std::optional<std::filesystem::path> mount_point;  // overrides the manifest's
+  std::optional<std::filesystem::path> state_dir;    // overrides the manifest's
   Detach detach = Detach::yes;
   age::FilePermissions identity_permissions = age::FilePermissions::strict;
 };
 
-// Returns the process exit code: 0 after a clean unmount, non-zero when the manifest cannot be
-// loaded or the mount fails. Problems with single secrets are logged and do not stop it.
+// Returns the process exit code: 0 after a clean unmount, non-zero when nothing can be served
+// or the mount fails. Problems with single secrets are logged and do not stop it.
 int run_mount(const MountOptions& options);
 
 }  // namespace secretfs::fs

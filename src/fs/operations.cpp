@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <new>
 #include <string>
+#include <utility>
 
 #include "secretfs/log.hpp"
 
@@ -89,7 +90,8 @@ fuse_entry_param entry(const SecretSet& set, const Node& node) {
 
 void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   answer(req, "lookup", [&] {
-    const SecretSet& set = *served(req).set;
+    const auto current = served(req).current();
+    const SecretSet& set = *current;
     const Node* node = set.tree().child(parent, name);
     if (node == nullptr) {
       throw Refusal{ENOENT};
@@ -101,7 +103,8 @@ void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void getattr(fuse_req_t req, fuse_ino_t inode, fuse_file_info* /*file*/) {
   answer(req, "getattr", [&] {
-    const SecretSet& set = *served(req).set;
+    const auto current = served(req).current();
+    const SecretSet& set = *current;
     const struct stat attr = attributes(set, find(set, inode));
     fuse_reply_attr(req, &attr, kAttrTimeoutSeconds);
   });
@@ -149,7 +152,8 @@ const Node& listed_node(const SecretSet& set, const Node& directory, std::size_t
 void readdir(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
              fuse_file_info* /*file*/) {
   answer(req, "readdir", [&] {
-    const SecretSet& set = *served(req).set;
+    const auto current = served(req).current();
+    const SecretSet& set = *current;
     list(req, set, inode, size, offset,
          [&](char* out, std::size_t room, const Node& directory, std::size_t position, off_t next) {
            const char* name = nullptr;
@@ -166,7 +170,8 @@ void readdir(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
 void readdirplus(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
                  fuse_file_info* /*file*/) {
   answer(req, "readdirplus", [&] {
-    const SecretSet& set = *served(req).set;
+    const auto current = served(req).current();
+    const SecretSet& set = *current;
     list(req, set, inode, size, offset,
          [&](char* out, std::size_t room, const Node& directory, std::size_t position, off_t next) {
            const char* name = nullptr;
@@ -185,7 +190,7 @@ void readdirplus(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
 
 void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
   answer(req, "open", [&] {
-    std::shared_ptr<const SecretSet> set = served(req).set;
+    std::shared_ptr<const SecretSet> set = served(req).current();
     const Node& node = find(*set, inode);
     if (node.is_directory()) {
       throw Refusal{EISDIR};
@@ -238,7 +243,7 @@ void statfs(fuse_req_t req, fuse_ino_t /*inode*/) {
     struct statvfs stats {};
     stats.f_bsize = kBlockSize;
     stats.f_frsize = kBlockSize;
-    stats.f_files = served(req).set->tree().size();
+    stats.f_files = served(req).current()->tree().size();
     stats.f_namemax = kMaxNameLength;
     stats.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
     fuse_reply_statfs(req, &stats);
@@ -294,6 +299,47 @@ fuse_lowlevel_ops make_operations() {
 }
 
 }  // namespace
+
+Served::Served(std::shared_ptr<const SecretSet> set) : set_(std::move(set)) {}
+
+std::shared_ptr<const SecretSet> Served::current() const {
+  const std::lock_guard<std::mutex> hold(mutex_);
+  return set_;
+}
+
+void Served::attach(fuse_session* session) {
+  const std::lock_guard<std::mutex> hold(mutex_);
+  session_ = session;
+}
+
+std::shared_ptr<const SecretSet> Served::replace(std::shared_ptr<const SecretSet> next) {
+  fuse_session* session = nullptr;
+  std::shared_ptr<const SecretSet> previous;
+  {
+    const std::lock_guard<std::mutex> hold(mutex_);
+    previous = std::exchange(set_, std::move(next));
+    session = session_;
+  }
+  if (session != nullptr) {
+    forget_cached(session, *previous);
+  }
+  return previous;
+}
+
+// After a switch the kernel must ask again for every name and attribute it learned from the
+// previous set: a removed secret must vanish and a revoked permission stop at once, instead of
+// living on until the cache times out. Inodes the kernel no longer knows answer ENOENT, which
+// is not a failure here.
+void Served::forget_cached(fuse_session* session, const SecretSet& previous) {
+  for (const Node& node : previous.tree().nodes()) {
+    for (const Entry& entry : node.children) {
+      fuse_lowlevel_notify_inval_entry(session, node.inode, entry.name.c_str(), entry.name.size());
+    }
+  }
+  for (const Node& node : previous.tree().nodes()) {
+    fuse_lowlevel_notify_inval_inode(session, node.inode, 0, 0);
+  }
+}
 
 const fuse_lowlevel_ops& operations() {
   static const fuse_lowlevel_ops kOperations = make_operations();

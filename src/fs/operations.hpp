@@ -6,14 +6,35 @@
 #include <fuse_lowlevel.h>
 
 #include <memory>
+#include <mutex>
 
 #include "fs/secret_set.hpp"
 
 namespace secretfs::fs {
 
-// The state the operations share, passed to fuse_session_new as userdata.
-struct Served {
-  std::shared_ptr<const SecretSet> set;
+// The set of secrets being served, shared by the FUSE operations (passed to fuse_session_new
+// as userdata) and the control thread that switches it. Each request takes the current set
+// once, so it answers from one set even if a switch happens meanwhile; an open file keeps the
+// set it was opened from.
+class Served {
+ public:
+  explicit Served(std::shared_ptr<const SecretSet> set);
+
+  std::shared_ptr<const SecretSet> current() const;
+
+  // The session whose kernel caches a switch must invalidate; null until mounted.
+  void attach(fuse_session* session);
+
+  // Serves `next` from now on, invalidates what the kernel cached from the previous set, and
+  // returns the previous set.
+  std::shared_ptr<const SecretSet> replace(std::shared_ptr<const SecretSet> next);
+
+ private:
+  static void forget_cached(fuse_session* session, const SecretSet& previous);
+
+  mutable std::mutex mutex_;
+  std::shared_ptr<const SecretSet> set_;
+  fuse_session* session_ = nullptr;
 };
 
 const fuse_lowlevel_ops& operations();

@@ -96,9 +96,17 @@ std::uint64_t inspect_size(const std::filesystem::path& path) {
   return *size;
 }
 
-SecretSet::SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring)
-    : tree_(manifest.secrets), keyring_(std::move(keyring)) {
+SecretSet::SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring,
+                     InodeRegistry& inodes, std::uint64_t generation)
+    : tree_(manifest.secrets, inodes),
+      keyring_(std::move(keyring)),
+      generation_(generation),
+      mount_point_(manifest.mount_point) {
   ::clock_gettime(CLOCK_REALTIME, &time_);
+  for (const auto& problem : manifest.problems) {
+    problems_.push_back(problem.message + " (not served)");
+  }
+  problems_.insert(problems_.end(), keyring_->problems.begin(), keyring_->problems.end());
   sizes_.reserve(tree_.secrets().size());
   for (const auto& secret : tree_.secrets()) {
     std::uint64_t size = 0;
@@ -106,7 +114,7 @@ SecretSet::SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const K
       size = inspect_size(secret.file);
     } catch (const age::Error& error) {
       problems_.push_back(describe(secret) + ": " + std::string(age::to_string(error.kind())) +
-                          ": " + error.what());
+                          ": " + error.what() + " (opening it fails with EIO)");
     }
     sizes_.push_back(size);
   }

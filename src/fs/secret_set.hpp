@@ -26,13 +26,20 @@ class SecretSet {
  public:
   // Reads each secret's header to learn its size; a secret whose file is missing or broken is
   // still served (its open fails with the reason), so one bad file never hides the others.
-  SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring);
+  // `generation` is the stored generation the manifest came from, 0 for a manifest served
+  // directly.
+  SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring,
+            InodeRegistry& inodes, std::uint64_t generation = 0);
 
   const Tree& tree() const { return tree_; }
   std::uint64_t size(const Node& node) const;
   const std::timespec& time() const { return time_; }
+  std::uint64_t generation() const { return generation_; }
+  const std::filesystem::path& mount_point() const { return mount_point_; }
+  const Keyring& keyring() const { return *keyring_; }
 
-  // Problems found while loading: one line per secret whose file could not be inspected.
+  // Everything wrong with this set, one line each: refused secrets, unusable identity files,
+  // secrets whose file could not be inspected.
   const std::vector<std::string>& problems() const { return problems_; }
 
   // Decrypts the secret behind `node`, whole and authenticated, or throws OpenFailure.
@@ -44,6 +51,8 @@ class SecretSet {
   std::shared_ptr<const Keyring> keyring_;
   std::vector<std::string> problems_;
   std::timespec time_{};
+  std::uint64_t generation_ = 0;
+  std::filesystem::path mount_point_;
 };
 
 // The exact plaintext size of the age file at `path`, reading only its header when it is

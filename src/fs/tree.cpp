@@ -14,7 +14,8 @@ bool by_name(const Entry& entry, std::string_view name) { return entry.name < na
 
 }  // namespace
 
-Tree::Tree(std::vector<manifest::Secret> secrets) : secrets_(std::move(secrets)) {
+Tree::Tree(std::vector<manifest::Secret> secrets, InodeRegistry& inodes)
+    : secrets_(std::move(secrets)) {
   Node root;
   root.inode = kRootInode;
   root.parent = kRootInode;
@@ -23,15 +24,19 @@ Tree::Tree(std::vector<manifest::Secret> secrets) : secrets_(std::move(secrets))
 
   // Children are appended while building and sorted once at the end, so that building is
   // O(n log n) however the secrets are spread over directories.
-  std::unordered_map<std::string_view, Inode> directories;
+  std::unordered_map<std::string_view, std::size_t> directories;
   for (std::size_t index = 0; index < secrets_.size(); ++index) {
-    add_path(secrets_[index], index, directories);
+    add_path(secrets_[index], index, directories, inodes);
   }
-  for (Node& node : nodes_) {
+  indexes_.reserve(nodes_.size());
+  for (std::size_t position = 0; position < nodes_.size(); ++position) {
+    Node& node = nodes_[position];
+    indexes_.emplace(node.inode, position);
     std::sort(node.children.begin(), node.children.end(),
               [](const Entry& a, const Entry& b) { return a.name < b.name; });
-    auto duplicate = std::adjacent_find(node.children.begin(), node.children.end(),
-                                        [](const Entry& a, const Entry& b) { return a.name == b.name; });
+    auto duplicate =
+        std::adjacent_find(node.children.begin(), node.children.end(),
+                           [](const Entry& a, const Entry& b) { return a.name == b.name; });
     if (duplicate != node.children.end()) {
       throw std::logic_error("two secrets share the path segment `" + duplicate->name + "`");
     }
@@ -39,10 +44,8 @@ Tree::Tree(std::vector<manifest::Secret> secrets) : secrets_(std::move(secrets))
 }
 
 const Node* Tree::node(Inode inode) const {
-  if (inode < kRootInode || inode > nodes_.size()) {
-    return nullptr;
-  }
-  return &nodes_[inode - 1];
+  const auto found = indexes_.find(inode);
+  return found == indexes_.end() ? nullptr : &nodes_[found->second];
 }
 
 const Node* Tree::child(Inode parent, std::string_view name) const {
@@ -59,45 +62,48 @@ const Node* Tree::child(Inode parent, std::string_view name) const {
 }
 
 // Walks the name's segments, creating directories on the way; the last segment is the file.
-// `directories` maps each directory's full path (a prefix of some secret's name) to its inode.
+// `directories` maps each directory's full path (a prefix of some secret's name) to its
+// position in nodes_.
 void Tree::add_path(const manifest::Secret& secret, std::size_t index,
-                    std::unordered_map<std::string_view, Inode>& directories) {
+                    std::unordered_map<std::string_view, std::size_t>& directories,
+                    InodeRegistry& inodes) {
   const std::string_view name = secret.name;
-  Inode directory = kRootInode;
+  std::size_t directory = 0;
   std::size_t begin = 0;
   for (auto slash = name.find('/'); slash != std::string_view::npos;
        slash = name.find('/', begin)) {
     const std::string_view path = name.substr(0, slash);
     auto [found, added] = directories.try_emplace(path, 0);
     if (added) {
-      found->second = add_child(directory, name.substr(begin, slash - begin),
-                                S_IFDIR | kDirectoryMode);
+      found->second = add_child(directory, path, name.substr(begin, slash - begin),
+                                Kind::directory, inodes);
     }
     directory = found->second;
     begin = slash + 1;
   }
 
-  const Inode file = add_child(directory, name.substr(begin), S_IFREG | secret.mode);
-  Node& node = nodes_[file - 1];
+  const std::size_t file = add_child(directory, name, name.substr(begin), Kind::file, inodes);
+  Node& node = nodes_[file];
+  node.mode = S_IFREG | secret.mode;
   node.uid = secret.uid;
   node.gid = secret.gid;
   node.secret = index;
 }
 
-Inode Tree::add_child(Inode parent, std::string_view name, mode_t mode) {
-  const Inode inode = nodes_.size() + 1;
+std::size_t Tree::add_child(std::size_t parent, std::string_view path, std::string_view name,
+                            Kind kind, InodeRegistry& inodes) {
   Node node;
-  node.inode = inode;
-  node.parent = parent;
-  node.mode = mode;
+  node.inode = inodes.inode_for(path, kind);
+  node.parent = nodes_[parent].inode;
+  node.mode = kind == Kind::directory ? S_IFDIR | kDirectoryMode : S_IFREG;
   nodes_.push_back(node);
 
-  Node& directory = nodes_[parent - 1];
-  directory.children.push_back(Entry{std::string(name), inode});
-  if (S_ISDIR(mode)) {
+  Node& directory = nodes_[parent];
+  directory.children.push_back(Entry{std::string(name), node.inode});
+  if (kind == Kind::directory) {
     ++directory.subdirectories;
   }
-  return inode;
+  return nodes_.size() - 1;
 }
 
 }  // namespace secretfs::fs

@@ -1,7 +1,6 @@
 // The directory tree that a set of secrets forms: "db/password" is the file "password" in the
-// directory "db". Inode numbers are positions in one vector, so a lookup is a binary search in
-// a directory's sorted children and a getattr is an index: neither grows with the number of
-// secrets elsewhere in the tree.
+// directory "db". A lookup is a binary search in one directory's sorted children and a getattr
+// one hash lookup: neither grows with the number of secrets elsewhere in the tree.
 #pragma once
 
 #include <sys/stat.h>
@@ -14,12 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fs/inodes.hpp"
 #include "secretfs/manifest.hpp"
 
 namespace secretfs::fs {
-
-using Inode = std::uint64_t;
-inline constexpr Inode kRootInode = 1;  // what FUSE calls FUSE_ROOT_ID
 
 // Directories are root's and may be traversed but not listed by others, as sops-nix's
 // /run/secrets: a service opens the paths it knows, an admin lists them as root.
@@ -46,21 +43,26 @@ struct Node {
 class Tree {
  public:
   // Expects names that manifest::parse accepted: valid, and none both file and directory.
-  explicit Tree(std::vector<manifest::Secret> secrets);
+  // Inode numbers come from `inodes`, so that trees built from the same registry agree.
+  Tree(std::vector<manifest::Secret> secrets, InodeRegistry& inodes);
 
   const Node* node(Inode inode) const;
   const Node* child(Inode parent, std::string_view name) const;
   const manifest::Secret& secret(const Node& node) const { return secrets_[node.secret]; }
   std::span<const manifest::Secret> secrets() const { return secrets_; }
   std::size_t size() const { return nodes_.size(); }
+  std::span<const Node> nodes() const { return nodes_; }
 
  private:
   void add_path(const manifest::Secret& secret, std::size_t index,
-                std::unordered_map<std::string_view, Inode>& directories);
-  Inode add_child(Inode parent, std::string_view name, mode_t mode);
+                std::unordered_map<std::string_view, std::size_t>& directories,
+                InodeRegistry& inodes);
+  std::size_t add_child(std::size_t parent, std::string_view path, std::string_view name,
+                        Kind kind, InodeRegistry& inodes);
 
   std::vector<manifest::Secret> secrets_;
-  std::vector<Node> nodes_;  // nodes_[inode - 1]
+  std::vector<Node> nodes_;                         // the root first
+  std::unordered_map<Inode, std::size_t> indexes_;  // inode -> position in nodes_
 };
 
 }  // namespace secretfs::fs

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <map>
 #include <system_error>
 
@@ -22,12 +23,17 @@ namespace secretfs::manifest {
 namespace {
 
 constexpr std::string_view kMountPointKey = "mount_point";
+constexpr std::string_view kStateDirKey = "state_dir";
+constexpr std::string_view kKeepGenerationsKey = "keep_generations";
 constexpr std::string_view kIdentitiesKey = "identities";
 constexpr std::string_view kSecretsKey = "secrets";
 
 // A manifest lists file names, not contents; anything this large is the wrong file.
 constexpr std::size_t kMaxManifestSize = std::size_t{16} << 20;
 constexpr std::size_t kReadChunkSize = std::size_t{64} << 10;
+
+// Rollback goes to the generation before the current one, so both must survive a prune.
+constexpr std::int64_t kMinKeepGenerations = 2;
 
 // "manifest.toml:7: ", or "manifest.toml: " when the line is unknown.
 std::string where(std::string_view source, int line) {
@@ -99,13 +105,18 @@ class ManifestReader {
   void read_top_level(const toml::key& key, const toml::node& value) {
     if (key.str() == kMountPointKey) {
       read_mount_point(key, value);
+    } else if (key.str() == kStateDirKey) {
+      read_state_dir(key, value);
+    } else if (key.str() == kKeepGenerationsKey) {
+      read_keep_generations(key, value);
     } else if (key.str() == kIdentitiesKey) {
       read_identities(key, value);
     } else if (key.str() == kSecretsKey) {
       read_secrets(key, value);
     } else {
       fail(line_of(key), "unknown key `" + printable_name(key.str()) +
-                             "` (expected mount_point, identities or secrets)");
+                             "` (expected mount_point, state_dir, keep_generations, "
+                             "identities or secrets)");
     }
   }
 
@@ -120,15 +131,38 @@ class ManifestReader {
   }
 
   void read_mount_point(const toml::key& key, const toml::node& value) {
+    manifest_.mount_point = read_absolute_path(key, value);
+  }
+
+  void read_state_dir(const toml::key& key, const toml::node& value) {
+    manifest_.state_dir = read_absolute_path(key, value);
+  }
+
+  // mount_point and state_dir are system-wide places; relative to what would they be?
+  std::filesystem::path read_absolute_path(const toml::key& key, const toml::node& value) const {
     if (!value.is_string()) {
       fail_type(key, value, "a string");
     }
+    const std::string what(key.str());
     const std::string& text = value.as_string()->get();
-    check_path_text(line_of(value), "mount_point", text);
+    check_path_text(line_of(value), what, text);
     if (!std::filesystem::path(text).is_absolute()) {
-      fail(line_of(value), "mount_point `" + printable_name(text) + "` must be an absolute path");
+      fail(line_of(value), what + " `" + printable_name(text) + "` must be an absolute path");
     }
-    manifest_.mount_point = resolve_path("/", text);
+    return resolve_path("/", text);
+  }
+
+  void read_keep_generations(const toml::key& key, const toml::node& value) {
+    if (!value.is_integer()) {
+      fail_type(key, value, "an integer");
+    }
+    const std::int64_t keep = value.as_integer()->get();
+    if (keep < kMinKeepGenerations) {
+      fail(line_of(value), "keep_generations must be at least " +
+                               std::to_string(kMinKeepGenerations) + ", not " +
+                               std::to_string(keep));
+    }
+    manifest_.keep_generations = static_cast<std::size_t>(keep);
   }
 
   void read_identities(const toml::key& key, const toml::node& value) {

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -124,7 +127,8 @@ bool is_mounted(const std::filesystem::path& point) {
   return false;
 }
 
-Mount::Mount(const std::filesystem::path& manifest, const std::filesystem::path& mount_point)
+Mount::Mount(const std::filesystem::path& source, const std::filesystem::path& mount_point,
+             MountSource kind)
     : point_(mount_point), log_path_(mount_point.string() + ".log") {
   std::filesystem::create_directories(point_);
   pid_ = ::fork();
@@ -134,8 +138,9 @@ Mount::Mount(const std::filesystem::path& manifest, const std::filesystem::path&
     ::dup2(log, STDERR_FILENO);
     ::dup2(log, STDOUT_FILENO);
     const std::string program = binary().string();
-    ::execl(program.c_str(), program.c_str(), "mount", "--foreground", "--manifest",
-            manifest.c_str(), "--mount-point", point_.c_str(), static_cast<char*>(nullptr));
+    const char* flag = kind == MountSource::manifest ? "--manifest" : "--state-dir";
+    ::execl(program.c_str(), program.c_str(), "mount", "--foreground", flag, source.c_str(),
+            "--mount-point", point_.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
 
@@ -181,6 +186,51 @@ Mount::~Mount() {
   }
 }
 
+namespace {
+
+bool become(const Reader& reader) {
+  return ::setgroups(reader.groups.size(), reader.groups.data()) == 0 &&
+         ::setresgid(reader.gid, reader.gid, reader.gid) == 0 &&
+         ::setresuid(reader.uid, reader.uid, reader.uid) == 0;
+}
+
+}  // namespace
+
+std::string ask_as(const std::filesystem::path& path, const std::string& request,
+                   const Reader& reader) {
+  int channel[2];
+  REQUIRE(::pipe(channel) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(channel[0]);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (become(reader) &&
+        ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+        ::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      std::array<char, 4096> buffer{};
+      ssize_t got = 0;
+      while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
+        [[maybe_unused]] auto wrote = ::write(channel[1], buffer.data(), got);
+      }
+    }
+    ::_exit(0);
+  }
+  ::close(channel[1]);
+  std::string answer;
+  std::array<char, 4096> buffer{};
+  ssize_t got = 0;
+  while ((got = ::read(channel[0], buffer.data(), buffer.size())) > 0) {
+    answer.append(buffer.data(), static_cast<std::size_t>(got));
+  }
+  ::close(channel[0]);
+  ::waitpid(child, nullptr, 0);
+  return answer.substr(0, answer.find('\n'));
+}
+
 ReadResult read_as(const std::filesystem::path& path, const Reader& reader) {
   int channel[2];
   REQUIRE(::pipe(channel) == 0);
@@ -190,9 +240,7 @@ ReadResult read_as(const std::filesystem::path& path, const Reader& reader) {
     ::close(channel[0]);
     int error = 0;
     std::string content;
-    if (::setgroups(reader.groups.size(), reader.groups.data()) != 0 ||
-        ::setresgid(reader.gid, reader.gid, reader.gid) != 0 ||
-        ::setresuid(reader.uid, reader.uid, reader.uid) != 0) {
+    if (!become(reader)) {
       error = -1;
     } else {
       const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -42,11 +42,17 @@ void write_file(const std::filesystem::path& path, const std::string& content,
                 mode_t mode = 0600);
 std::string read_file(const std::filesystem::path& path);
 
+enum class MountSource {
+  manifest,   // secretfs mount --manifest SOURCE
+  state_dir,  // secretfs mount --state-dir SOURCE: the current generation
+};
+
 // A running `secretfs mount --foreground`. The constructor returns once the mount is live;
 // the destructor stops the daemon and detaches the mount whatever state they are in.
 class Mount {
  public:
-  Mount(const std::filesystem::path& manifest, const std::filesystem::path& mount_point);
+  Mount(const std::filesystem::path& source, const std::filesystem::path& mount_point,
+        MountSource kind = MountSource::manifest);
   ~Mount();
   Mount(const Mount&) = delete;
   Mount& operator=(const Mount&) = delete;
@@ -81,5 +87,10 @@ struct ReadResult {
 
 // Opens and reads `path` to the end in a child process running as `reader`.
 ReadResult read_as(const std::filesystem::path& path, const Reader& reader);
+
+// Sends `request` on the Unix socket at `path` from a child process running as `reader`, and
+// returns the first line of the answer ("" when the connection fails).
+std::string ask_as(const std::filesystem::path& path, const std::string& request,
+                   const Reader& reader);
 
 }  // namespace secretfs::test

@@ -36,7 +36,11 @@ std::filesystem::path Scenario::manifest(const std::string& secrets,
   const auto path = dir_ / "manifest.toml";
   const std::string identity_list =
       identities.empty() ? "\"" + key_.string() + "\"" : identities;
-  write_file(path, "identities = [" + identity_list + "]\n\n" + secrets, 0644);
+  // Each test keeps its generations in its own folder, never in /var/lib/secretfs.
+  write_file(path,
+             "state_dir = \"" + (dir_ / "state").string() + "\"\nidentities = [" +
+                 identity_list + "]\n\n" + secrets,
+             0644);
   return path;
 }
 

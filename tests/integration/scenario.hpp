@@ -33,11 +33,13 @@ class Scenario {
   std::filesystem::path age_file(const std::string& file, const std::string& plaintext,
                                  const std::string& flags = "");
 
-  // Writes dir()/manifest.toml with this scenario's identity and `secrets` (TOML tables).
+  // Writes dir()/manifest.toml with this scenario's identity, state_dir = dir()/state and
+  // `secrets` (TOML tables).
   std::filesystem::path manifest(const std::string& secrets,
                                  const std::string& identities = "") const;
 
   std::filesystem::path mount_point() const { return dir_ / "mnt"; }
+  std::filesystem::path state_dir() const { return dir_ / "state"; }
 
  private:
   TempDir dir_;

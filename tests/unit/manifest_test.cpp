@@ -65,6 +65,8 @@ class TempDir {
 TEST_CASE("an empty manifest serves nothing at the default mount point", "[manifest]") {
   const Manifest manifest = parse_text("");
   CHECK(manifest.mount_point == "/run/secrets");
+  CHECK(manifest.state_dir == "/var/lib/secretfs");
+  CHECK(manifest.keep_generations == 10);
   CHECK(manifest.identities.empty());
   CHECK(manifest.secrets.empty());
   CHECK(manifest.problems.empty());
@@ -83,8 +85,9 @@ identities = ["/etc/ssh/ssh_host_ed25519_key", "keys/host.txt", "../other/./key"
 }
 
 TEST_CASE("top-level mistakes throw ManifestError naming source, line and key", "[manifest]") {
-  CHECK(error_of("mount_point = \"/run/secrets\"\nstate_dir = \"/var/lib/x\"\n") ==
-        "manifest.toml:2: unknown key `state_dir` (expected mount_point, identities or secrets)");
+  CHECK(error_of("mount_point = \"/run/secrets\"\nstate = \"/var/lib/x\"\n") ==
+        "manifest.toml:2: unknown key `state` (expected mount_point, state_dir, "
+        "keep_generations, identities or secrets)");
   CHECK(error_of("\nmount_point = 3\n") ==
         "manifest.toml:2: key `mount_point` must be a string, not an integer");
   CHECK(error_of("mount_point = \"run/secrets\"\n") ==
@@ -102,10 +105,32 @@ TEST_CASE("top-level mistakes throw ManifestError naming source, line and key", 
         "[secrets.\"db/password\"], not a string");
 }
 
+TEST_CASE("state_dir and keep_generations are read", "[manifest]") {
+  const Manifest manifest =
+      parse_text("state_dir = \"/srv//secretfs/state/\"\nkeep_generations = 2\n");
+  CHECK(manifest.state_dir == "/srv/secretfs/state");
+  CHECK(manifest.keep_generations == 2);
+}
+
+TEST_CASE("a relative state_dir or a keep_generations below 2 is refused", "[manifest]") {
+  CHECK(error_of("\nstate_dir = \"var/lib/secretfs\"\n") ==
+        "manifest.toml:2: state_dir `var/lib/secretfs` must be an absolute path");
+  CHECK(error_of("state_dir = \"\"\n") == "manifest.toml:1: state_dir is empty");
+  CHECK(error_of("state_dir = 1\n") ==
+        "manifest.toml:1: key `state_dir` must be a string, not an integer");
+  CHECK(error_of("\n\nkeep_generations = 1\n") ==
+        "manifest.toml:3: keep_generations must be at least 2, not 1");
+  CHECK(error_of("keep_generations = -4\n") ==
+        "manifest.toml:1: keep_generations must be at least 2, not -4");
+  CHECK(error_of("keep_generations = \"10\"\n") ==
+        "manifest.toml:1: key `keep_generations` must be an integer, not a string");
+}
+
 TEST_CASE("the first top-level mistake by line is the one reported", "[manifest]") {
   // toml++ keeps keys sorted by name; `zzz` comes first in the file, `aaa` second.
   CHECK(error_of("zzz = 1\naaa = 2\n") ==
-        "manifest.toml:1: unknown key `zzz` (expected mount_point, identities or secrets)");
+        "manifest.toml:1: unknown key `zzz` (expected mount_point, state_dir, keep_generations, "
+        "identities or secrets)");
 }
 
 TEST_CASE("TOML syntax errors name the source, line and column", "[manifest]") {

@@ -5,6 +5,7 @@
 
 #include "fs/tree.hpp"
 
+using secretfs::fs::InodeRegistry;
 using secretfs::fs::kDirectoryMode;
 using secretfs::fs::kRootInode;
 using secretfs::fs::Tree;
@@ -33,7 +34,8 @@ std::vector<std::string> names(const Tree& tree, secretfs::fs::Inode directory) 
 }  // namespace
 
 TEST_CASE("names with slashes become directories, children sorted by name", "[tree]") {
-  const Tree tree({secret("b"), secret("a-x"), secret("a/c", 7, 0440), secret("a/b/deep")});
+  InodeRegistry inodes;
+  const Tree tree({secret("b"), secret("a-x"), secret("a/c", 7, 0440), secret("a/b/deep")}, inodes);
 
   const auto* root = tree.node(kRootInode);
   REQUIRE(root != nullptr);
@@ -60,18 +62,21 @@ TEST_CASE("names with slashes become directories, children sorted by name", "[tr
 }
 
 TEST_CASE("lookups of absent names and inodes find nothing", "[tree]") {
-  const Tree tree({secret("only")});
+  InodeRegistry inodes;
+  const Tree tree({secret("only")}, inodes);
   CHECK(tree.child(kRootInode, "other") == nullptr);
   CHECK(tree.child(kRootInode, "onl") == nullptr);
   CHECK(tree.node(0) == nullptr);
   CHECK(tree.node(3) == nullptr);
+  CHECK(tree.node(12345) == nullptr);
   const auto* only = tree.child(kRootInode, "only");
   REQUIRE(only != nullptr);
   CHECK(tree.child(only->inode, "x") == nullptr);
 }
 
 TEST_CASE("an empty manifest is an empty root", "[tree]") {
-  const Tree tree({});
+  InodeRegistry inodes;
+  const Tree tree({}, inodes);
   CHECK(tree.size() == 1);
   CHECK(tree.node(kRootInode)->children.empty());
 }
@@ -83,7 +88,8 @@ TEST_CASE("a hundred thousand secrets in one directory are all found", "[tree]")
   for (int i = kCount - 1; i >= 0; --i) {
     secrets.push_back(secret("many/" + std::to_string(i)));
   }
-  const Tree tree(std::move(secrets));
+  InodeRegistry inodes;
+  const Tree tree(std::move(secrets), inodes);
   const auto* many = tree.child(kRootInode, "many");
   REQUIRE(many != nullptr);
   CHECK(many->children.size() == kCount);
@@ -92,4 +98,35 @@ TEST_CASE("a hundred thousand secrets in one directory are all found", "[tree]")
     REQUIRE(found != nullptr);
     CHECK(tree.secret(*found).name == "many/" + std::to_string(probe));
   }
+}
+
+TEST_CASE("trees built from one registry give a path the same inode", "[tree]") {
+  InodeRegistry inodes;
+  const Tree first({secret("a/x"), secret("b"), secret("gone")}, inodes);
+  const Tree second({secret("new"), secret("b"), secret("a/x"), secret("b2/deeper")}, inodes);
+
+  const auto* a_first = first.child(kRootInode, "a");
+  const auto* a_second = second.child(kRootInode, "a");
+  REQUIRE(a_first != nullptr);
+  REQUIRE(a_second != nullptr);
+  CHECK(a_first->inode == a_second->inode);
+  CHECK(first.child(a_first->inode, "x")->inode == second.child(a_second->inode, "x")->inode);
+  CHECK(first.child(kRootInode, "b")->inode == second.child(kRootInode, "b")->inode);
+
+  const auto gone = first.child(kRootInode, "gone")->inode;
+  CHECK(second.node(gone) == nullptr);
+  CHECK(second.child(kRootInode, "new")->inode != gone);
+}
+
+TEST_CASE("a path that turns from file into directory gets a new inode", "[tree]") {
+  InodeRegistry inodes;
+  const Tree before({secret("a")}, inodes);
+  const Tree after({secret("a/b")}, inodes);
+  const auto file = before.child(kRootInode, "a");
+  const auto directory = after.child(kRootInode, "a");
+  REQUIRE(file != nullptr);
+  REQUIRE(directory != nullptr);
+  CHECK(file->inode != directory->inode);
+  CHECK(directory->is_directory());
+  CHECK(after.node(file->inode) == nullptr);
 }

@@ -1,0 +1,116 @@
+// The state directory: every activated manifest as a numbered generation, with a copy of each
+// ciphertext it uses, so that a rollback works after the original files are gone.
+//
+// Layout (documented in docs/generations.md):
+//
+//   <state_dir>/                 root-owned, mode 0700
+//     blobs/<sha256 hex>         ciphertext copies, content-addressed, mode 0600
+//     generations/<N>/           one folder per generation, written whole then renamed in
+//       manifest.toml            the manifest's text, byte for byte
+//       generation.json          number, creation time, manifest hash, the manifest's original
+//                                path, and each secret's original file and blob
+//     current                    the number of the generation being served, "N\n"
+//     last                       the highest number ever given, so numbers are never reused
+//     lock                       flock()ed while an activation, rollback or prune runs
+//     control.sock               the daemon's control socket (root only)
+//
+// Every file is written under a temporary name, fsynced, renamed into place, and its folder
+// fsynced, so a crash at any point leaves either the old or the new state. The state
+// directory never holds plaintext.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "secretfs/manifest.hpp"
+
+namespace secretfs::state {
+
+class StateError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Number = std::uint64_t;
+
+struct GenerationInfo {
+  Number number = 0;
+  std::int64_t created = 0;           // seconds since the epoch
+  std::string manifest_sha256;        // hex SHA-256 of manifest.toml
+  std::filesystem::path manifest;     // where the manifest was when activated
+  std::size_t secrets = 0;            // secrets with a stored ciphertext
+  bool current = false;
+};
+
+struct Stored {
+  Number number = 0;
+  bool created = false;  // false: identical to the current generation, nothing was written
+};
+
+// An exclusive hold on the state directory's lock; released when destroyed.
+class Lock {
+ public:
+  explicit Lock(int fd) : fd_(fd) {}
+  ~Lock();
+  Lock(Lock&& other) noexcept;
+  Lock& operator=(Lock&&) = delete;
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
+  int fd_;
+};
+
+enum class Ownership {
+  root,  // the directory must belong to root, as it does in production
+  any,   // tests and development: any owner, still not group- or world-writable
+};
+
+class StateDir {
+ public:
+  // Opens the state directory, creating it (mode 0700) and its subfolders when missing.
+  // Refuses one that is group- or world-writable, or (with Ownership::root) not root's,
+  // with StateError naming the folder, its owner and mode.
+  static StateDir open(const std::filesystem::path& path, Ownership ownership = Ownership::root);
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path control_socket() const { return path_ / "control.sock"; }
+
+  // Blocks until this process holds the state directory's lock.
+  Lock lock() const;
+
+  std::optional<Number> current() const;
+  std::vector<GenerationInfo> generations() const;  // by number, ascending
+  std::optional<GenerationInfo> generation(Number number) const;
+
+  // Stores `manifest` (with `text`, the manifest file's exact bytes) as generation last+1 and
+  // returns its number, or returns the current generation's number with created == false when
+  // the manifest text and every ciphertext are identical to it. Does not change `current`.
+  // Only manifest.secrets are stored; the caller validates first. Throws StateError.
+  Stored store(const manifest::Manifest& manifest, const std::string& text);
+
+  // Makes `number` the current generation (atomically). Throws StateError if it does not exist.
+  void set_current(Number number);
+
+  // Generation `number` as a manifest whose secrets' files are the stored blobs. The manifest's
+  // text is parsed again, so owners and groups are resolved now, not when it was stored.
+  manifest::Manifest load(Number number,
+                          const manifest::Accounts& accounts = manifest::system_accounts()) const;
+
+  // Removes the oldest generations beyond `keep` (never the current one, nor the newest one
+  // older than it), then every blob no remaining generation references. Returns the removed
+  // generation numbers.
+  std::vector<Number> prune(std::size_t keep);
+
+ private:
+  explicit StateDir(std::filesystem::path path) : path_(std::move(path)) {}
+  std::filesystem::path path_;
+};
+
+}  // namespace secretfs::state

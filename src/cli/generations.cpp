@@ -1,0 +1,263 @@
+// activate, rollback, generations and status: changing and showing what the daemon serves.
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/io.hpp"
+#include "fs/control.hpp"
+#include "fs/keyring.hpp"
+#include "fs/validation.hpp"
+#include "secretfs/state.hpp"
+
+namespace secretfs::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+// Loading a generation reads every secret's header; thousands of secrets take a moment.
+constexpr auto kSwitchTimeout = 120s;
+constexpr auto kStatusTimeout = 10s;
+constexpr std::size_t kShortHash = 12;
+
+std::string iso_time(std::int64_t seconds) {
+  const auto time = static_cast<std::time_t>(seconds);
+  std::tm utc{};
+  ::gmtime_r(&time, &utc);
+  char text[sizeof "2006-01-02T15:04:05Z"];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::filesystem::path state_path(const std::optional<std::string>& flag) {
+  return flag ? std::filesystem::path(*flag) : std::filesystem::path(manifest::kDefaultStateDir);
+}
+
+// Asks the running daemon, if any, to serve generation `number`, then records it as current.
+// Returns a sentence for the user. Throws Failure when the daemon refuses; `current` is then
+// left as it was.
+std::string make_current(state::StateDir& state, state::Number number) {
+  const auto answer = fs::ask_daemon(
+      state.control_socket(), {{"command", "switch"}, {"generation", number}}, kSwitchTimeout);
+  if (answer && !answer->value("ok", false)) {
+    throw Failure("the daemon refused generation " + std::to_string(number) + ": " +
+                  answer->value("error", std::string("no reason given")) +
+                  "; the previous generation keeps serving");
+  }
+  state.set_current(number);
+  if (!answer) {
+    return "generation " + std::to_string(number) +
+           " is current; no daemon is running, the next `secretfs mount` serves it";
+  }
+  return "generation " + std::to_string(number) + " is being served (" +
+         std::to_string(answer->value("secrets", 0)) + " secrets)";
+}
+
+struct ActivateFlags {
+  std::string manifest;
+  std::optional<std::string> state_dir;
+};
+
+int activate(const ActivateFlags& flags) {
+  fs::ManifestFile file;
+  try {
+    file = fs::read_manifest(flags.manifest);
+  } catch (const manifest::ManifestError& error) {
+    throw Failure(std::string(error.what()) + "; nothing was activated");
+  }
+  const auto problems = fs::validate(file.manifest, age::FilePermissions::strict);
+  if (!problems.empty()) {
+    for (const auto& problem : problems) {
+      std::fprintf(stderr, "error: %s\n", problem.c_str());
+    }
+    throw Failure(std::to_string(problems.size()) +
+                  " problems; nothing was activated and the current generation keeps serving");
+  }
+
+  auto state = state::StateDir::open(flags.state_dir ? std::filesystem::path(*flags.state_dir)
+                                                     : file.manifest.state_dir);
+  const auto lock = state.lock();
+  const state::Stored stored = state.store(file.manifest, file.text);
+  if (!stored.created) {
+    std::printf("%s is identical to generation %llu\n", file.manifest.path.c_str(),
+                static_cast<unsigned long long>(stored.number));
+  }
+  std::printf("%s\n", make_current(state, stored.number).c_str());
+  for (const auto number : state.prune(file.manifest.keep_generations)) {
+    std::printf("pruned generation %llu\n", static_cast<unsigned long long>(number));
+  }
+  return 0;
+}
+
+struct RollbackFlags {
+  std::optional<state::Number> to;
+  std::optional<std::string> state_dir;
+};
+
+int rollback(const RollbackFlags& flags) {
+  auto state = state::StateDir::open(state_path(flags.state_dir));
+  const auto lock = state.lock();
+  const auto current = state.current();
+  std::optional<state::Number> target = flags.to;
+  if (!target) {
+    for (const auto& generation : state.generations()) {
+      if (current && generation.number < *current) {
+        target = generation.number;
+      }
+    }
+  }
+  if (!target) {
+    throw Failure("no generation before the current one in " + state.path().string());
+  }
+  if (!state.generation(*target)) {
+    throw Failure("no generation " + std::to_string(*target) + " in " + state.path().string());
+  }
+  std::printf("%s\n", make_current(state, *target).c_str());
+  return 0;
+}
+
+struct ListFlags {
+  std::optional<std::string> state_dir;
+  bool json = false;
+};
+
+int generations(const ListFlags& flags) {
+  const auto state = state::StateDir::open(state_path(flags.state_dir));
+  const auto all = state.generations();
+  if (flags.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& generation : all) {
+      list.push_back({{"number", generation.number},
+                      {"created", iso_time(generation.created)},
+                      {"manifest", generation.manifest.string()},
+                      {"manifest_sha256", generation.manifest_sha256},
+                      {"secrets", generation.secrets},
+                      {"current", generation.current}});
+    }
+    std::printf("%s\n", list.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-10s %-20s %-12s %7s  %s\n", "generation", "created", "manifest", "secrets",
+              "");
+  for (const auto& generation : all) {
+    std::printf("%-10llu %-20s %-12s %7zu  %s\n",
+                static_cast<unsigned long long>(generation.number),
+                iso_time(generation.created).c_str(),
+                generation.manifest_sha256.substr(0, kShortHash).c_str(), generation.secrets,
+                generation.current ? "current" : "");
+  }
+  return 0;
+}
+
+// The status a daemon would give, worked out from the state directory alone.
+nlohmann::json offline_status(const state::StateDir& state) {
+  nlohmann::json status = {{"ok", true},
+                           {"daemon", false},
+                           {"state_dir", state.path().string()},
+                           {"generation", nullptr}};
+  const auto current = state.current();
+  if (!current) {
+    return status;
+  }
+  const auto manifest = state.load(*current);
+  const fs::Keyring keyring = fs::load_keyring(manifest.identities, age::FilePermissions::strict);
+  nlohmann::json identities = nlohmann::json::array();
+  for (const auto& identity : keyring.identities) {
+    identities.push_back(identity->describe());
+  }
+  status["generation"] = *current;
+  status["mount_point"] = manifest.mount_point.string();
+  status["secrets"] = manifest.secrets.size();
+  status["identities"] = identities;
+  status["problems"] = fs::validate(manifest, age::FilePermissions::strict);
+  return status;
+}
+
+void print_status(const nlohmann::json& status) {
+  if (status.value("daemon", true)) {
+    std::printf("daemon:      running, pid %d\n", status.value("pid", 0));
+  } else {
+    std::printf("daemon:      not running\n");
+  }
+  std::printf("state dir:   %s\n", status.value("state_dir", std::string()).c_str());
+  if (status["generation"].is_null()) {
+    std::printf("generation:  none\n");
+    return;
+  }
+  std::printf("mount point: %s\n", status.value("mount_point", std::string()).c_str());
+  std::printf("generation:  %llu\n", status["generation"].get<unsigned long long>());
+  std::printf("secrets:     %zu\n", status.value("secrets", std::size_t{0}));
+  for (const auto& identity : status.value("identities", nlohmann::json::array())) {
+    std::printf("identity:    %s\n", identity.get<std::string>().c_str());
+  }
+  for (const auto& problem : status.value("problems", nlohmann::json::array())) {
+    std::printf("problem:     %s\n", problem.get<std::string>().c_str());
+  }
+}
+
+int status(const ListFlags& flags) {
+  const auto state = state::StateDir::open(state_path(flags.state_dir));
+  auto answer = fs::ask_daemon(state.control_socket(), {{"command", "status"}}, kStatusTimeout);
+  nlohmann::json status = answer ? *answer : offline_status(state);
+  if (answer) {
+    status["daemon"] = true;
+  }
+  if (!status.value("ok", false)) {
+    throw Failure("the daemon did not answer: " + status.value("error", std::string()));
+  }
+  status.erase("ok");
+  if (flags.json) {
+    std::printf("%s\n", status.dump(2).c_str());
+  } else {
+    print_status(status);
+  }
+  return 0;
+}
+
+void add_state_dir(CLI::App* command, std::optional<std::string>& state_dir) {
+  command->add_option("--state-dir", state_dir,
+                      "Where generations live (default: /var/lib/secretfs)");
+}
+
+}  // namespace
+
+void add_activate(CLI::App& app, Command& selected) {
+  auto flags = std::make_shared<ActivateFlags>();
+  auto* command = app.add_subcommand(
+      "activate", "Validate a manifest, store it as a generation and have the daemon serve it");
+  command->add_option("-m,--manifest", flags->manifest, "Manifest file (TOML)")->required();
+  command->add_option("--state-dir", flags->state_dir,
+                      "Where generations live (default: the manifest's state_dir)");
+  command->callback([&selected, flags] { selected = [flags] { return activate(*flags); }; });
+}
+
+void add_rollback(CLI::App& app, Command& selected) {
+  auto flags = std::make_shared<RollbackFlags>();
+  auto* command =
+      app.add_subcommand("rollback", "Serve the previous generation again (or the one given)");
+  command->add_option("--to", flags->to, "Generation number to return to");
+  add_state_dir(command, flags->state_dir);
+  command->callback([&selected, flags] { selected = [flags] { return rollback(*flags); }; });
+}
+
+void add_generations(CLI::App& app, Command& selected) {
+  auto flags = std::make_shared<ListFlags>();
+  auto* command = app.add_subcommand("generations", "List the stored generations");
+  add_state_dir(command, flags->state_dir);
+  command->add_flag("--json", flags->json, "Print JSON");
+  command->callback([&selected, flags] { selected = [flags] { return generations(*flags); }; });
+}
+
+void add_status(CLI::App& app, Command& selected) {
+  auto flags = std::make_shared<ListFlags>();
+  auto* command = app.add_subcommand("status", "Show what the daemon serves and its problems");
+  add_state_dir(command, flags->state_dir);
+  command->add_flag("--json", flags->json, "Print JSON");
+  command->callback([&selected, flags] { selected = [flags] { return status(*flags); }; });
+}
+
+}  // namespace secretfs::cli

@@ -1,0 +1,125 @@
+// generation.json is written by this file alone and read back strictly: a field of the wrong
+// type or a blob name that is not a SHA-256 makes the whole generation unreadable, rather than
+// a path built from whatever the file says.
+#include "state/generation_record.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "manifest/names.hpp"
+#include "state/entry_names.hpp"
+
+namespace secretfs::state {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kJsonIndent = 2;
+
+class RecordReader {
+ public:
+  explicit RecordReader(const std::filesystem::path& source) : source_(source) {}
+
+  GenerationRecord read(const std::string& text) const {
+    const json root = json::parse(text, nullptr, false);
+    if (root.is_discarded() || !root.is_object()) {
+      fail("not a JSON object");
+    }
+    GenerationRecord record;
+    record.number = number_field(root, "number");
+    record.created = field(root, "created", &json::is_number_integer).get<std::int64_t>();
+    record.manifest_sha256 = string_field(root, "manifest_sha256");
+    if (!is_blob_name(record.manifest_sha256)) {
+      fail("`manifest_sha256` is not a SHA-256 in lower-case hex");
+    }
+    record.manifest = string_field(root, "manifest");
+    for (const json& secret : field(root, "secrets", &json::is_array)) {
+      record.secrets.push_back(read_secret(secret));
+    }
+    return record;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& message) const {
+    throw StateError(source_.string() + ": " + message);
+  }
+
+  const json& field(const json& object, const char* name, bool (json::*is_type)() const) const {
+    const auto found = object.find(name);
+    if (found == object.end()) {
+      fail("`" + std::string(name) + "` is missing");
+    }
+    if (!((*found).*is_type)()) {
+      fail("`" + std::string(name) + "` has the wrong type");
+    }
+    return *found;
+  }
+
+  std::string string_field(const json& object, const char* name) const {
+    return field(object, name, &json::is_string).get<std::string>();
+  }
+
+  Number number_field(const json& object, const char* name) const {
+    const Number number = field(object, name, &json::is_number_unsigned).get<Number>();
+    if (number == 0) {
+      fail("`" + std::string(name) + "` is 0");
+    }
+    return number;
+  }
+
+  StoredSecret read_secret(const json& secret) const {
+    if (!secret.is_object()) {
+      fail("an entry of `secrets` is not an object");
+    }
+    StoredSecret stored{string_field(secret, "name"), string_field(secret, "file"),
+                        string_field(secret, "blob")};
+    if (!is_blob_name(stored.blob)) {
+      fail("secret `" + manifest::printable_name(stored.name) + "`: blob `" +
+           manifest::printable_name(stored.blob) + "` is not a SHA-256 name");
+    }
+    return stored;
+  }
+
+  const std::filesystem::path& source_;
+};
+
+}  // namespace
+
+bool same_content(const GenerationRecord& a, const GenerationRecord& b) {
+  if (a.manifest_sha256 != b.manifest_sha256 || a.manifest != b.manifest ||
+      a.secrets.size() != b.secrets.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.secrets.size(); ++i) {
+    if (a.secrets[i].name != b.secrets[i].name || a.secrets[i].blob != b.secrets[i].blob) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string to_json(const GenerationRecord& record) {
+  json secrets = json::array();
+  for (const StoredSecret& secret : record.secrets) {
+    secrets.push_back(
+        {{"name", secret.name}, {"file", secret.file.string()}, {"blob", secret.blob}});
+  }
+  const json root = {{"number", record.number},
+                     {"created", record.created},
+                     {"manifest_sha256", record.manifest_sha256},
+                     {"manifest", record.manifest.string()},
+                     {"secrets", secrets}};
+  try {
+    return root.dump(kJsonIndent) + "\n";
+  } catch (const json::type_error&) {
+    // TOML text is UTF-8, but the manifest's own folder on disk need not be.
+    throw StateError("generation " + std::to_string(record.number) +
+                     ": a path or secret name is not valid UTF-8, so it cannot be recorded");
+  }
+}
+
+GenerationRecord parse_record(const std::string& text, const std::filesystem::path& source) {
+  return RecordReader(source).read(text);
+}
+
+}  // namespace secretfs::state

@@ -1,0 +1,36 @@
+// generation.json: what a generation holds besides its manifest's text.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "secretfs/state.hpp"
+
+namespace secretfs::state {
+
+struct StoredSecret {
+  std::string name;
+  std::filesystem::path file;  // where the ciphertext was when the generation was stored
+  std::string blob;            // SHA-256 hex of the ciphertext, its name under blobs/
+};
+
+struct GenerationRecord {
+  Number number = 0;
+  std::int64_t created = 0;
+  std::string manifest_sha256;
+  std::filesystem::path manifest;
+  std::vector<StoredSecret> secrets;  // sorted by name, as the manifest's secrets are
+};
+
+// Holds the same manifest and the same ciphertexts under the same names, so storing again
+// would change nothing.
+bool same_content(const GenerationRecord& a, const GenerationRecord& b);
+
+std::string to_json(const GenerationRecord& record);
+
+// Parses and validates generation.json; `source` names the file in StateError messages.
+GenerationRecord parse_record(const std::string& text, const std::filesystem::path& source);
+
+}  // namespace secretfs::state

@@ -1,0 +1,141 @@
+// Storing a manifest as a new generation: ciphertexts first, then the generation folder, then
+// `last`. A crash between any two steps leaves blobs nobody references (removed by the next
+// prune) or a temporary folder (ignored, and removed by the next prune), never a half
+// generation.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <limits>
+#include <system_error>
+
+#include "manifest/names.hpp"
+#include "secretfs/state.hpp"
+#include "state/durable_files.hpp"
+#include "state/entry_names.hpp"
+#include "state/layout.hpp"
+
+namespace secretfs::state {
+
+namespace {
+
+std::string read_ciphertext(const manifest::Secret& secret) {
+  try {
+    return read_file(secret.file, kMaxCiphertextSize, Links::follow);
+  } catch (const StateError& error) {
+    throw StateError("secret `" + manifest::printable_name(secret.name) + "`: " + error.what());
+  }
+}
+
+// Identical ciphertexts share one blob, so a blob that exists already is left as it is.
+void store_blob(const std::filesystem::path& root, const std::string& blob,
+                const std::string& content) {
+  const auto path = blob_path(root, blob);
+  const Kind kind = kind_of(path);
+  if (kind == Kind::file) {
+    return;
+  }
+  if (kind != Kind::missing) {
+    throw StateError(path.string() + ": not a regular file");
+  }
+  const auto temporary = root / kBlobsFolder / temporary_name("blob");
+  try {
+    write_new_file(temporary, content, kFileMode);
+    rename_new(temporary, path);
+  } catch (...) {
+    ::unlink(temporary.c_str());
+    throw;
+  }
+  fsync_folder(root / kBlobsFolder);
+}
+
+StoredSecret store_secret(const std::filesystem::path& root, const manifest::Secret& secret) {
+  const std::string content = read_ciphertext(secret);
+  StoredSecret stored{secret.name, secret.file, sha256_hex(content)};
+  store_blob(root, stored.blob, content);
+  return stored;
+}
+
+// A current generation that cannot be read is not "identical": storing anew repairs it.
+bool same_as_generation(const std::filesystem::path& root, std::optional<Number> number,
+                        const GenerationRecord& record) {
+  if (!number) {
+    return false;
+  }
+  try {
+    return same_content(read_record(root, *number), record);
+  } catch (const StateError&) {
+    return false;
+  }
+}
+
+// Above both `last` and every folder, so a number is never given twice, even after a crash
+// between renaming a generation into place and writing `last`, or after pruning.
+Number next_number(const std::filesystem::path& root) {
+  Number highest = read_number_file(root / kLastFile).value_or(0);
+  const auto numbers = generation_numbers(root);
+  if (!numbers.empty()) {
+    highest = std::max(highest, numbers.back());
+  }
+  if (highest == std::numeric_limits<Number>::max()) {
+    throw StateError(root.string() + ": no generation numbers are left");
+  }
+  return highest + 1;
+}
+
+void write_generation(const std::filesystem::path& root, const GenerationRecord& record,
+                      const std::string& text) {
+  const std::string json = to_json(record);
+  const auto generations = root / kGenerationsFolder;
+  const auto temporary = generations / temporary_name(std::to_string(record.number));
+  if (::mkdir(temporary.c_str(), kFolderMode) != 0) {
+    fail_errno(temporary, "cannot create folder", errno);
+  }
+  try {
+    write_new_file(temporary / kManifestFile, text, kFileMode);
+    write_new_file(temporary / kRecordFile, json, kFileMode);
+    fsync_folder(temporary);
+    rename_new(temporary, generation_folder(root, record.number));
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temporary, ignored);
+    throw;
+  }
+  fsync_folder(generations);
+}
+
+std::int64_t now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Stored StateDir::store(const manifest::Manifest& manifest, const std::string& text) {
+  // Relative paths in the manifest (identities) are resolved against its folder again when
+  // the generation is loaded, so that folder must be known.
+  if (!manifest.path.is_absolute()) {
+    throw StateError("cannot store a manifest whose own absolute path is unknown");
+  }
+  GenerationRecord record;
+  record.manifest_sha256 = sha256_hex(text);
+  record.manifest = manifest.path;
+  for (const manifest::Secret& secret : manifest.secrets) {
+    record.secrets.push_back(store_secret(path_, secret));
+  }
+
+  const auto current_number = current();
+  if (same_as_generation(path_, current_number, record)) {
+    return {*current_number, false};
+  }
+
+  record.number = next_number(path_);
+  record.created = now();
+  write_generation(path_, record, text);
+  write_number_file(path_, kLastFile, record.number);
+  return {record.number, true};
+}
+
+}  // namespace secretfs::state

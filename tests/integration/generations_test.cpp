@@ -1,0 +1,285 @@
+// Generations through a real mount: activate switches atomically, rollback brings back what
+// was stored, restarts serve the current generation, and a bad manifest changes nothing.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <thread>
+
+#include "scenario.hpp"
+
+using namespace secretfs::test;
+
+namespace {
+
+const Reader kRoot{0, 0, {}};
+
+std::string cli() { return shell_quoted(binary()); }
+
+std::string activate(const std::filesystem::path& manifest) {
+  return output_of(cli() + " activate --manifest " + shell_quoted(manifest) + " 2>&1");
+}
+
+std::string read_root(const Mount& mount, const std::string& name) {
+  const auto result = read_as(mount / name, kRoot);
+  INFO("reading " << name);
+  REQUIRE(result.error == 0);
+  return result.content;
+}
+
+std::string secret_table(const std::string& name, const std::string& file,
+                         const std::string& extra = "") {
+  return "[secrets.\"" + name + "\"]\nfile = \"" + file + "\"\n" + extra + "\n";
+}
+
+}  // namespace
+
+TEST_CASE("activate switches to a new generation; open files keep theirs", "[generations]") {
+  Scenario scenario;
+  scenario.age_file("same.age", "same\n");
+  scenario.age_file("changed-v1.age", "version one\n");
+  scenario.age_file("removed.age", "removed\n");
+  const auto v1 = scenario.manifest(secret_table("same", "same.age") +
+                                    secret_table("changed", "changed-v1.age") +
+                                    secret_table("removed", "removed.age", "mode = \"0444\""));
+  Mount mount(v1, scenario.mount_point());
+  CHECK(read_root(mount, "changed") == "version one\n");
+
+  const int held = ::open((mount / "changed").c_str(), O_RDONLY);
+  REQUIRE(held >= 0);
+
+  scenario.age_file("changed-v2.age", "version two, longer\n");
+  scenario.age_file("added.age", "added\n");
+  const auto v2 = scenario.manifest(secret_table("same", "same.age") +
+                                    secret_table("changed", "changed-v2.age") +
+                                    secret_table("added", "added.age"));
+  const std::string said = activate(v2);
+  CHECK(said.find("generation 2 is being served (3 secrets)") != std::string::npos);
+
+  CHECK(read_root(mount, "same") == "same\n");
+  CHECK(read_root(mount, "changed") == "version two, longer\n");
+  CHECK(read_root(mount, "added") == "added\n");
+  CHECK(read_as(mount / "removed", kRoot).error == ENOENT);
+  CHECK(read_as(mount / "removed", kStrangerReader).error == ENOENT);
+
+  std::string old(64, '\0');
+  const ssize_t got = ::read(held, old.data(), old.size());
+  ::close(held);
+  REQUIRE(got >= 0);
+  old.resize(static_cast<std::size_t>(got));
+  CHECK(old == "version one\n");
+
+  SECTION("activating the same manifest again changes nothing") {
+    const std::string again = activate(v2);
+    CHECK(again.find("identical to generation 2") != std::string::npos);
+    const std::string listed = output_of(cli() + " generations --state-dir " +
+                                         shell_quoted(scenario.state_dir()));
+    CHECK(listed.find("\n1 ") != std::string::npos);
+    CHECK(listed.find("\n2 ") != std::string::npos);
+    CHECK(listed.find("\n3 ") == std::string::npos);
+  }
+
+  SECTION("rollback returns to generation 1 even after its files are deleted") {
+    std::filesystem::remove(scenario.dir() / "changed-v1.age");
+    std::filesystem::remove(scenario.dir() / "removed.age");
+    const std::string said_back = output_of(cli() + " rollback --state-dir " +
+                                            shell_quoted(scenario.state_dir()));
+    CHECK(said_back.find("generation 1 is being served") != std::string::npos);
+    CHECK(read_root(mount, "changed") == "version one\n");
+    CHECK(read_root(mount, "removed") == "removed\n");
+    CHECK(read_as(mount / "added", kRoot).error == ENOENT);
+
+    SECTION("and forward again with --to") {
+      output_of(cli() + " rollback --to 2 --state-dir " +
+                shell_quoted(scenario.state_dir()));
+      CHECK(read_root(mount, "changed") == "version two, longer\n");
+    }
+  }
+
+  SECTION("a revoked permission is revoked at once") {
+    CHECK(read_as(mount / "same", kStrangerReader).error == EACCES);
+    const auto open_to_all = scenario.manifest(secret_table("same", "same.age", "mode = \"0444\""));
+    activate(open_to_all);
+    CHECK(read_as(mount / "same", kStrangerReader).content == "same\n");
+    const auto closed = scenario.manifest(secret_table("same", "same.age", "mode = \"0400\""));
+    activate(closed);
+    CHECK(read_as(mount / "same", kStrangerReader).error == EACCES);
+  }
+}
+
+TEST_CASE("a manifest that fails validation changes nothing", "[generations]") {
+  Scenario scenario;
+  scenario.age_file("good.age", "good\n");
+  const auto good = scenario.manifest(secret_table("good", "good.age"));
+  Mount mount(good, scenario.mount_point());
+
+  TempDir elsewhere;
+  REQUIRE(run("age-keygen -o " + shell_quoted(elsewhere / "k") + " 2>/dev/null") == 0);
+  write_file(scenario.dir() / "p", "x");
+  REQUIRE(run("age -e -i " + shell_quoted(elsewhere / "k") + " -o " +
+              shell_quoted(scenario.dir() / "stranger.age") + " " +
+              shell_quoted(scenario.dir() / "p")) == 0);
+
+  for (const std::string& bad : {secret_table("good", "missing.age"),
+                                 secret_table("good", "stranger.age"),
+                                 secret_table("../bad", "good.age")}) {
+    INFO(bad);
+    const auto manifest = scenario.manifest(bad);
+    const std::string report = (scenario.dir() / "report").string();
+    CHECK(run(cli() + " activate --manifest " + shell_quoted(manifest) + " 2> " +
+              shell_quoted(report)) == 1);
+    CHECK(read_file(report).find("nothing was activated") != std::string::npos);
+    CHECK(read_root(mount, "good") == "good\n");
+  }
+  const std::string listed =
+      output_of(cli() + " generations --json --state-dir " + shell_quoted(scenario.state_dir()));
+  CHECK(listed.find("\"number\": 2") == std::string::npos);
+}
+
+TEST_CASE("after kill -9 a restart serves the current generation without a manifest",
+          "[generations]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest(secret_table("a", "a.age"));
+  {
+    Mount first(manifest, scenario.mount_point());
+    REQUIRE(read_root(first, "a") == "a\n");
+    ::kill(first.pid(), SIGKILL);
+    first.stop();
+    // The dead daemon leaves a mount that answers ENOTCONN until the next start detaches it.
+  }
+  Mount second(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+  CHECK(read_root(second, "a") == "a\n");
+
+  const std::string status = output_of(cli() + " status --json --state-dir " +
+                                       shell_quoted(scenario.state_dir()));
+  CHECK(status.find("\"generation\": 1") != std::string::npos);
+  CHECK(status.find("\"pid\": " + std::to_string(second.pid())) != std::string::npos);
+}
+
+TEST_CASE("pruning keeps keep_generations and drops unreferenced blobs", "[generations]") {
+  Scenario scenario;
+  for (int version = 1; version <= 5; ++version) {
+    scenario.age_file("v.age", "version " + std::to_string(version) + "\n");
+    activate(scenario.manifest("keep_generations = 3\n" + secret_table("v", "v.age")));
+  }
+  const std::string listed =
+      output_of(cli() + " generations --state-dir " + shell_quoted(scenario.state_dir()));
+  for (const char* gone : {"\n1 ", "\n2 "}) {
+    CHECK(listed.find(gone) == std::string::npos);
+  }
+  for (const char* kept : {"\n3 ", "\n4 ", "\n5 "}) {
+    CHECK(listed.find(kept) != std::string::npos);
+  }
+  std::size_t blobs = 0;
+  for ([[maybe_unused]] const auto& blob :
+       std::filesystem::directory_iterator(scenario.state_dir() / "blobs")) {
+    ++blobs;
+  }
+  CHECK(blobs == 3);
+}
+
+TEST_CASE("readers never see a mix while generations switch", "[generations]") {
+  Scenario scenario;
+  const std::string one = pattern(70000);
+  const std::string two(70000, 'z');
+  scenario.age_file("one.age", one);
+  scenario.age_file("two.age", two);
+  const auto first = scenario.manifest(secret_table("s", "one.age", "mode = \"0444\""));
+  std::filesystem::copy_file(first, scenario.dir() / "first.toml");
+  const auto second = scenario.manifest(secret_table("s", "two.age", "mode = \"0444\""));
+  std::filesystem::copy_file(second, scenario.dir() / "second.toml");
+
+  Mount mount(scenario.dir() / "first.toml", scenario.mount_point());
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::atomic<int> bad{0};
+  // Threads read as root without Catch2 macros, which are not thread-safe.
+  const std::string path = (mount / "s").string();
+  std::vector<std::thread> readers;
+  for (int reader = 0; reader < 8; ++reader) {
+    readers.emplace_back([&] {
+      std::string content;
+      std::array<char, 65536> buffer{};
+      while (!done) {
+        content.clear();
+        const int fd = ::open(path.c_str(), O_RDONLY);
+        ssize_t got = fd < 0 ? -1 : 0;
+        while (fd >= 0 && (got = ::read(fd, buffer.data(), buffer.size())) > 0) {
+          content.append(buffer.data(), static_cast<std::size_t>(got));
+        }
+        if (fd >= 0) {
+          ::close(fd);
+        }
+        if (got < 0 || (content != one && content != two)) {
+          ++bad;
+        }
+        ++reads;
+      }
+    });
+  }
+  for (int round = 0; round < 25; ++round) {
+    activate(scenario.dir() / "second.toml");
+    activate(scenario.dir() / "first.toml");
+  }
+  done = true;
+  for (auto& reader : readers) {
+    reader.join();
+  }
+  CHECK(reads > 0);
+  CHECK(bad == 0);
+}
+
+TEST_CASE("activate killed at any moment leaves a state the next run reads", "[generations]") {
+  Scenario scenario;
+  std::string secrets;
+  for (int i = 0; i < 60; ++i) {
+    scenario.age_file("s" + std::to_string(i) + ".age", "value " + std::to_string(i));
+    secrets += secret_table("s/" + std::to_string(i), "s" + std::to_string(i) + ".age");
+  }
+  const auto manifest = scenario.manifest(secrets);
+  for (int delay_ms = 0; delay_ms < 40; delay_ms += 4) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::execl("/bin/sh", "sh", "-c",
+              (cli() + " activate --manifest " + shell_quoted(manifest) + " >/dev/null 2>&1")
+                  .c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    // Each pass writes a new manifest so that every activation has something to store.
+    scenario.manifest(secrets + "# pass " + std::to_string(delay_ms) + "\n");
+  }
+  activate(scenario.manifest(secrets));
+  Mount mount(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+  CHECK(read_root(mount, "s/0") == "value 0");
+  CHECK(read_root(mount, "s/59") == "value 59");
+}
+
+TEST_CASE("the control socket refuses peers other than root", "[generations]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  Mount mount(scenario.manifest(secret_table("a", "a.age")), scenario.mount_point());
+  // Open the way to the socket on purpose: the daemon must still check who is asking.
+  REQUIRE(::chmod(scenario.state_dir().c_str(), 0711) == 0);
+  REQUIRE(::chmod((scenario.state_dir() / "control.sock").c_str(), 0666) == 0);
+  const auto socket = scenario.state_dir() / "control.sock";
+  const std::string request = "{\"command\": \"status\"}\n";
+
+  const std::string refused = ask_as(socket, request, kStrangerReader);
+  CHECK(refused.find("only root may control secretfs") != std::string::npos);
+  CHECK(refused.find("\"pid\"") == std::string::npos);
+
+  const std::string answered = ask_as(socket, request, kRoot);
+  CHECK(answered.find("\"pid\":" + std::to_string(mount.pid())) != std::string::npos);
+}
