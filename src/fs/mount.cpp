@@ -261,6 +261,17 @@ class Daemon {
     return {{"ok", true}, {"generation", number}, {"secrets", count}};
   }
 
+  // What is wrong with `set`: refused secrets, unusable identity files, and each secret that
+  // the identities do not open. The last part unwraps every file key, so it is worked out when
+  // asked rather than at every switch.
+  static std::vector<std::string> problems_of(const SecretSet& set) {
+    std::vector<std::string> problems(set.setup_problems().begin(), set.setup_problems().end());
+    for (auto& problem : header_problems(set.tree().secrets(), set.keyring())) {
+      problems.push_back(std::move(problem));
+    }
+    return problems;
+  }
+
   nlohmann::json status() const {
     const auto set = served_->current();
     nlohmann::json identities = nlohmann::json::array();
@@ -274,7 +285,7 @@ class Daemon {
             {"generation", set->generation()},
             {"secrets", set->tree().secrets().size()},
             {"identities", identities},
-            {"problems", set->problems()}};
+            {"problems", problems_of(*set)}};
   }
 
   const MountOptions& options_;

@@ -107,6 +107,7 @@ SecretSet::SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const K
     problems_.push_back(problem.message + " (not served)");
   }
   problems_.insert(problems_.end(), keyring_->problems.begin(), keyring_->problems.end());
+  setup_problem_count_ = problems_.size();
   sizes_.reserve(tree_.secrets().size());
   for (const auto& secret : tree_.secrets()) {
     std::uint64_t size = 0;

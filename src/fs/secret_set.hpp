@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,6 +43,11 @@ class SecretSet {
   // secrets whose file could not be inspected.
   const std::vector<std::string>& problems() const { return problems_; }
 
+  // The first part of problems(): refused secrets and unusable identity files.
+  std::span<const std::string> setup_problems() const {
+    return std::span(problems_).first(setup_problem_count_);
+  }
+
   // Decrypts the secret behind `node`, whole and authenticated, or throws OpenFailure.
   SecretBytes open(const Node& node) const;
 
@@ -50,6 +56,7 @@ class SecretSet {
   std::vector<std::uint64_t> sizes_;  // by secret index
   std::shared_ptr<const Keyring> keyring_;
   std::vector<std::string> problems_;
+  std::size_t setup_problem_count_ = 0;
   std::timespec time_{};
   std::uint64_t generation_ = 0;
   std::filesystem::path mount_point_;

@@ -21,17 +21,11 @@ ManifestFile read_manifest(const std::filesystem::path& path) {
   return file;
 }
 
-std::vector<std::string> validate(const manifest::Manifest& manifest,
-                                  age::FilePermissions permissions) {
+std::vector<std::string> header_problems(std::span<const manifest::Secret> secrets,
+                                         const Keyring& keyring) {
   std::vector<std::string> problems;
-  for (const auto& problem : manifest.problems) {
-    problems.push_back(problem.message);
-  }
-  const Keyring keyring = load_keyring(manifest.identities, permissions);
-  problems.insert(problems.end(), keyring.problems.begin(), keyring.problems.end());
-
   const auto identities = keyring.pointers();
-  for (const auto& secret : manifest.secrets) {
+  for (const auto& secret : secrets) {
     try {
       inspect_size(secret.file);
       age::verify_header(age::read_file(secret.file), identities);
@@ -40,6 +34,19 @@ std::vector<std::string> validate(const manifest::Manifest& manifest,
                          std::string(age::to_string(error.kind())) + ": " + error.what());
     }
   }
+  return problems;
+}
+
+std::vector<std::string> validate(const manifest::Manifest& manifest,
+                                  age::FilePermissions permissions) {
+  std::vector<std::string> problems;
+  for (const auto& problem : manifest.problems) {
+    problems.push_back(problem.message);
+  }
+  const Keyring keyring = load_keyring(manifest.identities, permissions);
+  problems.insert(problems.end(), keyring.problems.begin(), keyring.problems.end());
+  const auto files = header_problems(manifest.secrets, keyring);
+  problems.insert(problems.end(), files.begin(), files.end());
   return problems;
 }
 

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "fs/keyring.hpp"
 #include "secretfs/age/key_files.hpp"
 #include "secretfs/manifest.hpp"
 
@@ -17,6 +19,11 @@ struct ManifestFile {
   std::string text;
 };
 ManifestFile read_manifest(const std::filesystem::path& path);
+
+// One line per secret whose file does not open with `keyring`'s identities: read, size, header
+// and MAC are checked, the payload is not decrypted.
+std::vector<std::string> header_problems(std::span<const manifest::Secret> secrets,
+                                         const Keyring& keyring);
 
 // Every problem, one line each naming the secret or identity file: the manifest's refusals,
 // identity files that cannot be used, and each secret's file checked against the identities

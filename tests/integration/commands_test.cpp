@@ -79,6 +79,17 @@ TEST_CASE("mount serves the good secrets of a manifest with problems", "[command
   CHECK(read_as(mount / "writable", Reader{0, 0, {}}).error == ENOENT);
   CHECK(read_as(mount / "gone", Reader{0, 0, {}}).error == EIO);
   CHECK(mount.log().find("secret `unknown-user`") != std::string::npos);
+
+  const std::string status = output_of(shell_quoted(binary()) + " status --state-dir " +
+                                       shell_quoted(scenario.state_dir()));
+  CHECK(status.find("daemon:      running, pid " + std::to_string(mount.pid())) !=
+        std::string::npos);
+  CHECK(status.find("generation:  0") != std::string::npos);
+  for (const char* name : {"unknown-user", "../escape", "writable", "gone", "stranger"}) {
+    INFO("secret " << name << " in:\n" << status);
+    CHECK(status.find(std::string("secret `") + name + "`") != std::string::npos);
+  }
+  CHECK(status.find("identity:    X25519 age1") != std::string::npos);
 }
 
 TEST_CASE("SIGTERM unmounts cleanly", "[commands]") {
