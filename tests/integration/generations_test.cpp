@@ -154,6 +154,12 @@ TEST_CASE("after kill -9 a restart serves the current generation without a manif
     first.stop();
     // The dead daemon leaves a mount that answers ENOTCONN until the next start detaches it.
   }
+  const std::string offline = output_of(cli() + " status --state-dir " +
+                                        shell_quoted(scenario.state_dir()));
+  CHECK(offline.find("daemon:      not running") != std::string::npos);
+  CHECK(offline.find("generation:  1") != std::string::npos);
+  CHECK(offline.find("secrets:     1") != std::string::npos);
+
   Mount second(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
   CHECK(read_root(second, "a") == "a\n");
 
