@@ -40,12 +40,7 @@ TEST_CASE("check passes a good manifest and names each secret with a problem", "
   }
 
   SECTION("every problem is one line naming its secret, and the exit status is 1") {
-    TempDir elsewhere;
-    REQUIRE(run("age-keygen -o " + shell_quoted(elsewhere / "k") + " 2>/dev/null") == 0);
-    write_file(scenario.dir() / "s.plain", "x");
-    REQUIRE(run("age -e -i " + shell_quoted(elsewhere / "k") + " -o " +
-                shell_quoted(scenario.dir() / "stranger.age") + " " +
-                shell_quoted(scenario.dir() / "s.plain")) == 0);
+    scenario.foreign_age_file("stranger.age", "x");
     const auto manifest = scenario.manifest(kMixed);
     const std::string report_file = (scenario.dir() / "report").string();
     CHECK(run(check + shell_quoted(manifest) + " > " + shell_quoted(report_file)) == 1);

@@ -119,12 +119,7 @@ TEST_CASE("a manifest that fails validation changes nothing", "[generations]") {
   const auto good = scenario.manifest(secret_table("good", "good.age"));
   Mount mount(good, scenario.mount_point());
 
-  TempDir elsewhere;
-  REQUIRE(run("age-keygen -o " + shell_quoted(elsewhere / "k") + " 2>/dev/null") == 0);
-  write_file(scenario.dir() / "p", "x");
-  REQUIRE(run("age -e -i " + shell_quoted(elsewhere / "k") + " -o " +
-              shell_quoted(scenario.dir() / "stranger.age") + " " +
-              shell_quoted(scenario.dir() / "p")) == 0);
+  scenario.foreign_age_file("stranger.age", "x");
 
   for (const std::string& bad : {secret_table("good", "missing.age"),
                                  secret_table("good", "stranger.age"),

@@ -31,6 +31,19 @@ std::filesystem::path Scenario::age_file(const std::string& file, const std::str
   return output;
 }
 
+std::filesystem::path Scenario::foreign_age_file(const std::string& file,
+                                                 const std::string& plaintext) {
+  TempDir elsewhere;
+  const auto key = elsewhere / "foreign.txt";
+  REQUIRE(run("age-keygen -o " + shell_quoted(key) + " 2>/dev/null") == 0);
+  const auto input = elsewhere / "plain";
+  write_file(input, plaintext);
+  const auto output = dir_ / file;
+  REQUIRE(run("age -e -i " + shell_quoted(key) + " -o " + shell_quoted(output) + " " +
+              shell_quoted(input)) == 0);
+  return output;
+}
+
 std::filesystem::path Scenario::manifest(const std::string& secrets,
                                          const std::string& identities) const {
   const auto path = dir_ / "manifest.toml";

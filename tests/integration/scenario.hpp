@@ -33,6 +33,10 @@ class Scenario {
   std::filesystem::path age_file(const std::string& file, const std::string& plaintext,
                                  const std::string& flags = "");
 
+  // Encrypts `plaintext` into dir()/<file> for a throwaway key that this scenario does not
+  // have, so that no configured identity opens it.
+  std::filesystem::path foreign_age_file(const std::string& file, const std::string& plaintext);
+
   // Writes dir()/manifest.toml with this scenario's identity, state_dir = dir()/state and
   // `secrets` (TOML tables).
   std::filesystem::path manifest(const std::string& secrets,
