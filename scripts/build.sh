@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 if [[ ! -f build/build.ninja ]]; then
+  echo "secretfs: configuring and building in build/ (a few minutes the first time)" >&2
   meson setup build -Dwerror=true >/dev/null
 fi
-meson compile -C build >/dev/null
+if ! log=$(meson compile -C build 2>&1); then
+  echo "$log" >&2
+  exit 1
+fi
 echo "$PWD/build/src/cli/secretfs"

@@ -12,9 +12,10 @@ scripts/build.sh >/dev/null
 status=0
 meson test -C build --print-errorlogs "$@" || status=$?
 
-# One plain closing line, counted from meson's own log.
+# Why tests were skipped, as each said it, then one plain closing line counted from meson's log.
 log=build/meson-logs/testlog.json
 if [[ -f $log ]]; then
+  grep -ho 'SKIP [^"\]*' "$log" || true
   passed=$(grep -c '"result": "OK"' "$log" || true)
   failed=$(grep -cE '"result": "(FAIL|TIMEOUT|ERROR)"' "$log" || true)
   skipped=$(grep -c '"result": "SKIP"' "$log" || true)

@@ -62,7 +62,8 @@ int keygen(const KeygenOptions& options) {
   const auto identity = age::X25519Identity::generate();
   const std::string recipient = identity->recipient()->describe();
   const SecretBytes file = identity_file(*identity, recipient);
-  if (options.output) {
+  const bool to_file = options.output && !options.output->empty() && *options.output != "-";
+  if (to_file) {
     write_output(options.output, file.span(), Existing::refuse);
     std::printf("%s\n", recipient.c_str());
   } else {
@@ -110,6 +111,10 @@ int encrypt(const EncryptOptions& options) {
   return 0;
 }
 
+std::string input_name(const std::optional<std::string>& input) {
+  return !input || input->empty() || *input == "-" ? "standard input" : *input;
+}
+
 struct DecryptOptions {
   std::vector<std::string> identity_files;
   std::optional<std::string> output;
@@ -124,8 +129,13 @@ int decrypt(const DecryptOptions& options) {
     }
   }
   const SecretBytes file = read_input(options.input);
-  const SecretBytes plaintext = age::decrypt(file.span(), age::pointers(identities));
-  write_output(options.output, plaintext.span());
+  try {
+    const SecretBytes plaintext = age::decrypt(file.span(), age::pointers(identities));
+    write_output(options.output, plaintext.span());
+  } catch (const age::Error& error) {
+    throw Failure(input_name(options.input) + ": " + std::string(age::to_string(error.kind())) +
+                  ": " + error.what());
+  }
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // mount and check: serving a manifest, and validating one without touching a running mount.
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,21 @@ int mount(const MountFlags& flags) {
   return fs::run_mount(options);
 }
 
+std::string counted(std::size_t count, const std::string& noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
+// Accepted secrets plus refused ones; a refused secret may have several problems.
+std::size_t secret_count(const manifest::Manifest& manifest) {
+  std::set<std::string> refused;
+  for (const auto& problem : manifest.problems) {
+    if (!problem.secret.empty()) {
+      refused.insert(problem.secret);
+    }
+  }
+  return manifest.secrets.size() + refused.size();
+}
+
 int check(const std::string& manifest_path) {
   fs::ManifestFile file;
   try {
@@ -49,8 +65,9 @@ int check(const std::string& manifest_path) {
   for (const auto& problem : problems) {
     std::printf("error: %s\n", problem.c_str());
   }
-  std::printf("%s: %zu secrets, %zu problems\n", manifest.path.c_str(),
-              manifest.secrets.size() + manifest.problems.size(), problems.size());
+  std::printf("%s: %s, %s\n", manifest.path.c_str(),
+              counted(secret_count(manifest), "secret").c_str(),
+              counted(problems.size(), "problem").c_str());
   return problems.empty() ? 0 : 1;
 }
 

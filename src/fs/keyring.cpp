@@ -16,13 +16,15 @@ std::vector<const age::Identity*> Keyring::pointers() const {
 Keyring load_keyring(const std::vector<std::filesystem::path>& paths,
                      age::FilePermissions permissions) {
   Keyring keyring;
+  keyring.paths = paths;
   for (const auto& path : paths) {
     try {
       for (auto& identity : age::load_identity_file(path, permissions)) {
         keyring.identities.push_back(std::move(identity));
       }
     } catch (const age::Error& error) {
-      keyring.problems.push_back("identity file " + path.string() + ": " + error.what());
+      // The error names the file already.
+      keyring.problems.emplace_back(error.what());
     }
   }
   if (paths.empty()) {

@@ -11,6 +11,7 @@
 namespace secretfs::fs {
 
 struct Keyring {
+  std::vector<std::filesystem::path> paths;  // the identity files asked for
   age::Identities identities;
   std::vector<std::string> problems;  // one line per identity file that could not be used
 

@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,8 +70,19 @@ void clear_stale_mount(const std::filesystem::path& mount_point) {
   }
 }
 
+// A second daemon on the same mount point would stack a mount over the first one.
+void refuse_live_mount(const std::filesystem::path& mount_point) {
+  constexpr long kFuseSuperMagic = 0x65735546;
+  struct statfs filesystem {};
+  if (::statfs(mount_point.c_str(), &filesystem) == 0 && filesystem.f_type == kFuseSuperMagic) {
+    throw std::runtime_error("mount point " + mount_point.string() +
+                             " already holds a FUSE mount; unmount it first (fusermount3 -u)");
+  }
+}
+
 void prepare_mount_point(const std::filesystem::path& mount_point) {
   clear_stale_mount(mount_point);
+  refuse_live_mount(mount_point);
   std::error_code error;
   std::filesystem::create_directories(mount_point, error);
   if (error) {
@@ -163,7 +175,9 @@ class Daemon {
                        "its good secrets without storing a generation",
                        given->manifest.path.string(), problems.size());
           mount_point_ = options_.mount_point.value_or(given->manifest.mount_point);
-          served_.emplace(build(given->manifest, 0));
+          auto set = build(given->manifest, 0);
+          refuse_reading_through_mount(set->tree().secrets(), set->keyring());
+          served_.emplace(std::move(set));
           return;
         }
         spdlog::warn("{}: not activated because of {} problems; serving generation {}",
@@ -178,6 +192,7 @@ class Daemon {
     }
     auto set = load_generation(*current);
     mount_point_ = options_.mount_point.value_or(set->mount_point());
+    refuse_reading_through_mount(set->tree().secrets(), set->keyring());
     served_.emplace(std::move(set));
   }
 
@@ -210,6 +225,29 @@ class Daemon {
   }
 
  private:
+  // The daemon reads the state directory, the identity files and (when serving a manifest
+  // directly) the age files while it serves; one of them below its own mount point would make
+  // it wait for itself forever.
+  void refuse_reading_through_mount(std::span<const manifest::Secret> secrets,
+                                    const Keyring& keyring) const {
+    std::vector<std::filesystem::path> needed{state_->path()};
+    needed.insert(needed.end(), keyring.paths.begin(), keyring.paths.end());
+    for (const auto& secret : secrets) {
+      needed.push_back(secret.file);
+    }
+    const auto inside = [&](const std::filesystem::path& path) {
+      const auto relative = path.lexically_normal().lexically_relative(mount_point_);
+      return !relative.empty() && *relative.begin() != "..";
+    };
+    for (const auto& path : needed) {
+      if (inside(path)) {
+        throw std::runtime_error("mount point " + mount_point_.string() + " would hide " +
+                                 path.string() + ", which the daemon reads while serving; "
+                                 "choose a mount point outside it");
+      }
+    }
+  }
+
   void activate(const ManifestFile& given) {
     const auto lock = state_->lock();
     const state::Stored stored = state_->store(given.manifest, given.text);

@@ -1,12 +1,42 @@
 #include "fs/validation.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include "fs/keyring.hpp"
 #include "fs/secret_set.hpp"
 #include "secretfs/age/age.hpp"
 
 namespace secretfs::fs {
 
+namespace {
+
+// The manifest decides every secret's owner and mode, so it gets the care of a key file: it
+// must belong to root or to the user running secretfs, and nobody else may change it.
+void check_manifest_permissions(const std::filesystem::path& path) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0) {
+    return;  // reading it reports the error
+  }
+  if (status.st_uid != 0 && status.st_uid != ::geteuid()) {
+    throw manifest::ManifestError(path.string() + ": manifest belongs to uid " +
+                                  std::to_string(status.st_uid) +
+                                  "; it must belong to root (or to you)");
+  }
+  if ((status.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[sizeof "0777"];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(status.st_mode & 07777));
+    throw manifest::ManifestError(path.string() + ": manifest mode " + mode +
+                                  " lets group or others change it; chmod go-w it");
+  }
+}
+
+}  // namespace
+
 ManifestFile read_manifest(const std::filesystem::path& path) {
+  check_manifest_permissions(path);
   std::vector<std::uint8_t> bytes;
   try {
     bytes = age::read_file(path);

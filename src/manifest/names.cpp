@@ -29,13 +29,34 @@ std::string hex_byte(char c) {
   return text;
 }
 
+// U+0080 to U+009F, the C1 controls, are written in UTF-8 as 0xc2 followed by 0x80 to 0x9f.
+constexpr unsigned char kC1Lead = 0xc2;
+constexpr unsigned char kC1First = 0x80;
+constexpr unsigned char kC1Last = 0x9f;
+
+std::optional<std::size_t> find_c1_control(std::string_view name) {
+  for (std::size_t i = 0; i + 1 < name.size(); ++i) {
+    const auto lead = static_cast<unsigned char>(name[i]);
+    const auto next = static_cast<unsigned char>(name[i + 1]);
+    if (lead == kC1Lead && next >= kC1First && next <= kC1Last) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check_characters(std::string_view name) {
   const auto control = std::find_if(name.begin(), name.end(), is_control);
-  if (control == name.end()) {
-    return std::nullopt;
+  if (control != name.end()) {
+    const auto offset = control - name.begin();
+    return "name has control character " + hex_byte(*control) + " at byte " +
+           std::to_string(offset);
   }
-  const auto offset = control - name.begin();
-  return "name has control character " + hex_byte(*control) + " at byte " + std::to_string(offset);
+  if (const auto offset = find_c1_control(name)) {
+    return "name has control character U+00" + hex_byte(name[*offset + 1]).substr(2) +
+           " at byte " + std::to_string(*offset);
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> check_segment(std::string_view segment) {
@@ -105,8 +126,14 @@ std::vector<NameConflict> find_conflicts(const std::vector<std::string>& names) 
 
 std::string printable_name(std::string_view name) {
   std::string printable;
-  for (const char c : name) {
-    printable += is_control(c) ? hex_byte(c) : std::string(1, c);
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const bool c1 = find_c1_control(name.substr(i, 2)).has_value();
+    if (c1) {
+      printable += hex_byte(name[i]) + hex_byte(name[i + 1]);
+      ++i;
+    } else {
+      printable += is_control(name[i]) ? hex_byte(name[i]) : std::string(1, name[i]);
+    }
   }
   return printable;
 }

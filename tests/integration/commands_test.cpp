@@ -36,7 +36,7 @@ TEST_CASE("check passes a good manifest and names each secret with a problem", "
   SECTION("a good manifest passes") {
     const auto manifest = scenario.manifest("[secrets.\"good\"]\nfile = \"good.age\"\n");
     const std::string report = output_of(check + shell_quoted(manifest));
-    CHECK(report.find("1 secrets, 0 problems") != std::string::npos);
+    CHECK(report.find("manifest.toml: 1 secret, 0 problems\n") != std::string::npos);
   }
 
   SECTION("every problem is one line naming its secret, and the exit status is 1") {
@@ -50,7 +50,7 @@ TEST_CASE("check passes a good manifest and names each secret with a problem", "
       CHECK(report.find(std::string("secret `") + name + "`") != std::string::npos);
     }
     CHECK(report.find("secret `good`") == std::string::npos);
-    CHECK(report.find("5 problems") != std::string::npos);
+    CHECK(report.find("manifest.toml: 6 secrets, 5 problems\n") != std::string::npos);
   }
 
   SECTION("an identity file readable by others is refused, naming the file") {
@@ -108,4 +108,60 @@ TEST_CASE("a manifest that does not parse stops mount and check with its line", 
   CHECK(run(shell_quoted(binary()) + " mount --foreground --manifest " + shell_quoted(manifest) +
             " --mount-point " + shell_quoted(scenario.mount_point()) + " 2>/dev/null") == 1);
   CHECK_FALSE(is_mounted(scenario.mount_point()));
+}
+
+TEST_CASE("a second mount on a live mount point is refused", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
+  Mount mount(manifest, scenario.mount_point());
+  const std::string log = (scenario.dir() / "second.log").string();
+  CHECK(run(shell_quoted(binary()) + " mount --foreground --manifest " + shell_quoted(manifest) +
+            " --mount-point " + shell_quoted(mount.point()) + " 2> " + shell_quoted(log)) == 1);
+  CHECK(read_file(log).find("already holds a FUSE mount") != std::string::npos);
+  CHECK(read_as(mount / "a", Reader{0, 0, {}}).content == "a\n");
+}
+
+TEST_CASE("a mount point that would hide what the daemon reads is refused", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
+  const std::string log = (scenario.dir() / "mount.log").string();
+  CHECK(run(shell_quoted(binary()) + " mount --foreground --manifest " + shell_quoted(manifest) +
+            " --mount-point " + shell_quoted(scenario.dir().path()) + " 2> " + shell_quoted(log)) == 1);
+  CHECK(read_file(log).find("would hide") != std::string::npos);
+  CHECK_FALSE(is_mounted(scenario.dir().path()));
+}
+
+TEST_CASE("a manifest others may change is refused, naming it", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
+  REQUIRE(::chmod(manifest.c_str(), 0666) == 0);
+  const std::string report = (scenario.dir() / "report").string();
+  CHECK(run(shell_quoted(binary()) + " check --manifest " + shell_quoted(manifest) + " > " +
+            shell_quoted(report)) == 1);
+  CHECK(read_file(report).find(manifest.string() + ": manifest mode 0666") != std::string::npos);
+  CHECK(run(shell_quoted(binary()) + " activate --manifest " + shell_quoted(manifest) +
+            " 2>/dev/null") == 1);
+}
+
+TEST_CASE("keygen -o - writes only the identity to standard output", "[commands]") {
+  TempDir dir;
+  const auto key = dir / "key.txt";
+  REQUIRE(run(shell_quoted(binary()) + " keygen -o - > " + shell_quoted(key) + " 2>/dev/null") ==
+          0);
+  REQUIRE(::chmod(key.c_str(), 0600) == 0);
+  const std::string recipient = output_of("age-keygen -y " + shell_quoted(key));
+  CHECK(recipient.rfind("age1", 0) == 0);
+  CHECK(output_of(shell_quoted(binary()) + " keygen -y " + shell_quoted(key)) == recipient);
+}
+
+TEST_CASE("decrypt names its input when it fails", "[commands]") {
+  Scenario scenario;
+  const auto foreign = scenario.foreign_age_file("foreign.age", "x");
+  const std::string log = (scenario.dir() / "log").string();
+  CHECK(run(shell_quoted(binary()) + " decrypt -i " + shell_quoted(scenario.key()) + " " +
+            shell_quoted(foreign) + " 2> " + shell_quoted(log)) == 1);
+  CHECK(read_file(log).find(foreign.string() + ": no match: ") != std::string::npos);
 }

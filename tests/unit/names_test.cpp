@@ -55,6 +55,9 @@ TEST_CASE("check_name refuses NUL and control characters, saying which and where
   CHECK(check_name("\x1f") == "name has control character \\x1f at byte 0");
   CHECK(check_name("a/\x7f") == "name has control character \\x7f at byte 2");
   CHECK(check_name("tab\there") == "name has control character \\x09 at byte 3");
+  CHECK(check_name("a\xc2\x85" "b") == "name has control character U+0085 at byte 1");
+  CHECK(check_name("x/\xc2\x9f") == "name has control character U+009f at byte 2");
+  CHECK(check_name("caf\xc3\xa9/\xc2\xa0") == std::nullopt);  // é and a no-break space
   // Control characters are reported before the shape of the name, which quotes parts of it.
   CHECK(check_name("/\x01") == "name has control character \\x01 at byte 1");
 }
@@ -64,6 +67,7 @@ TEST_CASE("printable_name escapes control characters only", "[names]") {
   CHECK(printable_name("a\nb") == "a\\x0ab");
   CHECK(printable_name(std::string("\0\x7f", 2)) == "\\x00\\x7f");
   CHECK(printable_name("p\xc3\xa4ss") == "p\xc3\xa4ss");
+  CHECK(printable_name("a\xc2\x85") == "a\\xc2\\x85");
 }
 
 TEST_CASE("find_conflicts pairs every file with each secret under it", "[names]") {
