@@ -113,4 +113,9 @@ class StateDir {
   std::filesystem::path path_;
 };
 
+// The names, sorted, of the secrets that `after` adds or removes, or whose content, owner,
+// group or mode differ from `before`. Both come from StateDir::load, so their files are blobs.
+std::vector<std::string> changed_secrets(const manifest::Manifest& before,
+                                         const manifest::Manifest& after);
+
 }  // namespace secretfs::state

@@ -37,10 +37,23 @@ std::filesystem::path state_path(const std::optional<std::string>& flag) {
   return flag ? std::filesystem::path(*flag) : std::filesystem::path(manifest::kDefaultStateDir);
 }
 
+struct Switched {
+  bool daemon = false;      // a running daemon now serves it
+  std::size_t secrets = 0;  // how many it serves
+
+  std::string describe(state::Number number) const {
+    if (!daemon) {
+      return "generation " + std::to_string(number) +
+             " is current; no daemon is running, the next `secretfs mount` serves it";
+    }
+    return "generation " + std::to_string(number) + " is being served (" +
+           std::to_string(secrets) + " secrets)";
+  }
+};
+
 // Asks the running daemon, if any, to serve generation `number`, then records it as current.
-// Returns a sentence for the user. Throws Failure when the daemon refuses; `current` is then
-// left as it was.
-std::string make_current(state::StateDir& state, state::Number number) {
+// Throws Failure when the daemon refuses; `current` is then left as it was.
+Switched make_current(state::StateDir& state, state::Number number) {
   const auto answer = fs::ask_daemon(
       state.control_socket(), {{"command", "switch"}, {"generation", number}}, kSwitchTimeout);
   if (answer && !answer->value("ok", false)) {
@@ -49,17 +62,31 @@ std::string make_current(state::StateDir& state, state::Number number) {
                   "; the previous generation keeps serving");
   }
   state.set_current(number);
-  if (!answer) {
-    return "generation " + std::to_string(number) +
-           " is current; no daemon is running, the next `secretfs mount` serves it";
+  return answer ? Switched{true, answer->value("secrets", std::size_t{0})} : Switched{};
+}
+
+// The secrets that switching from `from` to `to` changes for their readers. Without a readable
+// `from`, every secret of `to` counts as changed.
+std::vector<std::string> changes(const state::StateDir& state, std::optional<state::Number> from,
+                                 state::Number to) {
+  if (from == to) {
+    return {};
   }
-  return "generation " + std::to_string(number) + " is being served (" +
-         std::to_string(answer->value("secrets", 0)) + " secrets)";
+  manifest::Manifest previous;
+  if (from) {
+    try {
+      previous = state.load(*from);
+    } catch (const state::StateError&) {
+      // An unreadable previous generation is compared as an empty one.
+    }
+  }
+  return state::changed_secrets(previous, state.load(to));
 }
 
 struct ActivateFlags {
   std::string manifest;
   std::optional<std::string> state_dir;
+  bool json = false;
 };
 
 int activate(const ActivateFlags& flags) {
@@ -81,13 +108,30 @@ int activate(const ActivateFlags& flags) {
   auto state = state::StateDir::open(flags.state_dir ? std::filesystem::path(*flags.state_dir)
                                                      : file.manifest.state_dir);
   const auto lock = state.lock();
+  const auto previous = state.current();
   const state::Stored stored = state.store(file.manifest, file.text);
+  const auto changed = changes(state, previous, stored.number);
+  const Switched switched = make_current(state, stored.number);
+  const auto pruned = state.prune(file.manifest.keep_generations);
+
+  if (flags.json) {
+    const nlohmann::json report = {{"generation", stored.number},
+                                   {"created", stored.created},
+                                   {"served", switched.daemon},
+                                   {"changed", changed},
+                                   {"pruned", pruned}};
+    std::printf("%s\n", report.dump().c_str());
+    return 0;
+  }
   if (!stored.created) {
     std::printf("%s is identical to generation %llu\n", file.manifest.path.c_str(),
                 static_cast<unsigned long long>(stored.number));
   }
-  std::printf("%s\n", make_current(state, stored.number).c_str());
-  for (const auto number : state.prune(file.manifest.keep_generations)) {
+  std::printf("%s\n", switched.describe(stored.number).c_str());
+  for (const auto& name : changed) {
+    std::printf("changed: %s\n", name.c_str());
+  }
+  for (const auto number : pruned) {
     std::printf("pruned generation %llu\n", static_cast<unsigned long long>(number));
   }
   return 0;
@@ -116,7 +160,7 @@ int rollback(const RollbackFlags& flags) {
   if (!state.generation(*target)) {
     throw Failure("no generation " + std::to_string(*target) + " in " + state.path().string());
   }
-  std::printf("%s\n", make_current(state, *target).c_str());
+  std::printf("%s\n", make_current(state, *target).describe(*target).c_str());
   return 0;
 }
 
@@ -232,6 +276,8 @@ void add_activate(CLI::App& app, Command& selected) {
   command->add_option("-m,--manifest", flags->manifest, "Manifest file (TOML)")->required();
   command->add_option("--state-dir", flags->state_dir,
                       "Where generations live (default: the manifest's state_dir)");
+  command->add_flag("--json", flags->json,
+                    "Print {generation, created, served, changed, pruned} as JSON");
   command->callback([&selected, flags] { selected = [flags] { return activate(*flags); }; });
 }
 

@@ -61,6 +61,7 @@ TEST_CASE("activate switches to a new generation; open files keep theirs", "[gen
                                     secret_table("added", "added.age"));
   const std::string said = activate(v2);
   CHECK(said.find("generation 2 is being served (3 secrets)") != std::string::npos);
+  CHECK(said.find("changed: added\nchanged: changed\nchanged: removed\n") != std::string::npos);
 
   CHECK(read_root(mount, "same") == "same\n");
   CHECK(read_root(mount, "changed") == "version two, longer\n");
@@ -78,6 +79,11 @@ TEST_CASE("activate switches to a new generation; open files keep theirs", "[gen
   SECTION("activating the same manifest again changes nothing") {
     const std::string again = activate(v2);
     CHECK(again.find("identical to generation 2") != std::string::npos);
+    CHECK(again.find("changed:") == std::string::npos);
+    const std::string json = output_of(cli() + " activate --json --manifest " +
+                                       shell_quoted(v2));
+    CHECK(json == "{\"changed\":[],\"created\":false,\"generation\":2,\"pruned\":[],"
+                  "\"served\":true}\n");
     const std::string listed = output_of(cli() + " generations --state-dir " +
                                          shell_quoted(scenario.state_dir()));
     CHECK(listed.find("\n1 ") != std::string::npos);

@@ -1,0 +1,44 @@
+#include <catch2/catch.hpp>
+
+#include "secretfs/state.hpp"
+
+using secretfs::manifest::Manifest;
+using secretfs::manifest::Secret;
+using secretfs::state::changed_secrets;
+
+namespace {
+
+Secret secret(const std::string& name, const std::string& blob, uid_t uid = 0, mode_t mode = 0400) {
+  Secret result;
+  result.name = name;
+  result.file = "/state/blobs/" + blob;
+  result.uid = uid;
+  result.gid = uid;
+  result.mode = mode;
+  return result;
+}
+
+Manifest manifest(std::vector<Secret> secrets) {
+  Manifest result;
+  result.secrets = std::move(secrets);
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("changed_secrets names added, removed and altered secrets, sorted", "[state]") {
+  const auto before = manifest({secret("same", "aa"), secret("content", "bb"),
+                                secret("owner", "cc", 1), secret("mode", "dd", 0, 0400),
+                                secret("removed", "ee")});
+  const auto after = manifest({secret("same", "aa"), secret("content", "b2"),
+                               secret("owner", "cc", 2), secret("mode", "dd", 0, 0440),
+                               secret("added", "ff")});
+  CHECK(changed_secrets(before, after) ==
+        std::vector<std::string>{"added", "content", "mode", "owner", "removed"});
+}
+
+TEST_CASE("changed_secrets of identical generations is empty", "[state]") {
+  const auto one = manifest({secret("a", "11"), secret("b/c", "22")});
+  CHECK(changed_secrets(one, one).empty());
+  CHECK(changed_secrets(manifest({}), manifest({})).empty());
+}
