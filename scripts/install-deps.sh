@@ -7,7 +7,7 @@ packages=(
   # build
   g++ meson ninja-build pkg-config
   libfuse3-dev libsodium-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
-  nlohmann-json3-dev catch2 zlib1g-dev
+  nlohmann-json3-dev catch2 zlib1g-dev libsystemd-dev
   # run: fusermount3 and the kernel module helper
   fuse3
   # tests and examples: the reference age CLI, ssh-keygen, setpriv

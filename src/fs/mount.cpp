@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -214,9 +215,15 @@ class Daemon {
     const ControlServer control(state_->control_socket(),
                                 [this](const nlohmann::json& request) { return answer(request); });
 
+    // systemd (Type=notify) starts the services that need secrets only now that the mount
+    // answers and activations can reach the daemon. Without NOTIFY_SOCKET this does nothing.
+    sd_notifyf(0, "READY=1\nSTATUS=serving generation %llu at %s",
+               static_cast<unsigned long long>(set->generation()), mount_point_.c_str());
+
     // The loop returns 0 when unmounted from outside, the signal's number when SIGINT, SIGTERM
     // or SIGHUP asked it to stop (both clean), and a negative errno when it failed.
     const int status = session.serve();
+    sd_notify(0, "STOPPING=1");
     if (status < 0) {
       spdlog::error("serving {} failed: {}", mount_point_.string(), std::strerror(-status));
     }
@@ -294,6 +301,8 @@ class Daemon {
     }
     const std::size_t count = set->tree().secrets().size();
     const auto previous = served_->replace(std::move(set));
+    sd_notifyf(0, "STATUS=serving generation %llu at %s", static_cast<unsigned long long>(number),
+               mount_point_.c_str());
     spdlog::info("switched from generation {} to generation {} ({} secrets)",
                  previous->generation(), number, count);
     return {{"ok", true}, {"generation", number}, {"secrets", count}};

@@ -1,7 +1,15 @@
 // `secretfs check` names every problem; `secretfs mount` serves what it can and stops cleanly.
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <cerrno>
+#include <cstring>
+#include <thread>
+#include <vector>
 
 #include "scenario.hpp"
 
@@ -164,4 +172,50 @@ TEST_CASE("decrypt names its input when it fails", "[commands]") {
   CHECK(run(shell_quoted(binary()) + " decrypt -i " + shell_quoted(scenario.key()) + " " +
             shell_quoted(foreign) + " 2> " + shell_quoted(log)) == 1);
   CHECK(read_file(log).find(foreign.string() + ": no match: ") != std::string::npos);
+}
+
+TEST_CASE("mount tells systemd READY=1 once the mount is live, and STOPPING=1", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
+
+  const auto socket_path = scenario.dir() / "notify.sock";
+  const int listener = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+  REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  const timeval timeout{15, 0};
+  REQUIRE(::setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) == 0);
+
+  // Each datagram, and whether the mount was live the moment it arrived.
+  std::vector<std::pair<std::string, bool>> messages;
+  std::thread listen([&] {
+    char buffer[1024];
+    for (int i = 0; i < 2; ++i) {
+      const ssize_t got = ::recv(listener, buffer, sizeof buffer, 0);
+      if (got <= 0) {
+        return;
+      }
+      messages.emplace_back(std::string(buffer, static_cast<std::size_t>(got)),
+                            is_mounted(scenario.mount_point()));
+    }
+  });
+
+  ::setenv("NOTIFY_SOCKET", socket_path.c_str(), 1);
+  {
+    Mount mount(manifest, scenario.mount_point());
+    ::unsetenv("NOTIFY_SOCKET");
+    mount.stop();
+  }
+  ::unsetenv("NOTIFY_SOCKET");
+  listen.join();
+  ::close(listener);
+
+  REQUIRE(messages.size() == 2);
+  CHECK(messages[0].first == "READY=1\nSTATUS=serving generation 1 at " +
+                                 scenario.mount_point().string());
+  CHECK(messages[0].second);
+  CHECK(messages[1].first == "STOPPING=1");
 }
