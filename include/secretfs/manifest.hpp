@@ -24,12 +24,12 @@ inline constexpr std::string_view kDefaultStateDir = "/var/lib/secretfs";
 inline constexpr std::size_t kDefaultKeepGenerations = 10;
 
 struct Secret {
-  std::string name;             // "db/password": '/'-separated, validated
-  std::filesystem::path file;   // absolute path of the age file
+  std::string name;            // "db/password": '/'-separated, validated
+  std::filesystem::path file;  // absolute path of the age file
   uid_t uid = 0;
   gid_t gid = 0;
-  mode_t mode = kDefaultMode;   // permission bits only, never write, execute or special bits
-  int line = 0;                 // where the secret's table starts in the manifest
+  mode_t mode = kDefaultMode;  // permission bits only, never write, execute or special bits
+  int line = 0;                // where the secret's table starts in the manifest
 };
 
 struct Problem {
@@ -40,7 +40,7 @@ struct Problem {
 struct Manifest {
   std::filesystem::path path;  // the manifest file itself (absolute)
   std::filesystem::path mount_point{kDefaultMountPoint};
-  std::filesystem::path state_dir{kDefaultStateDir};     // absolute; generations live here
+  std::filesystem::path state_dir{kDefaultStateDir};       // absolute; generations live here
   std::size_t keep_generations = kDefaultKeepGenerations;  // at least 2
   std::vector<std::filesystem::path> identities;  // absolute paths, in the manifest's order
   std::vector<Secret> secrets;                    // accepted secrets, sorted by name

@@ -41,10 +41,10 @@ using Number = std::uint64_t;
 
 struct GenerationInfo {
   Number number = 0;
-  std::int64_t created = 0;           // seconds since the epoch
-  std::string manifest_sha256;        // hex SHA-256 of manifest.toml
-  std::filesystem::path manifest;     // where the manifest was when activated
-  std::size_t secrets = 0;            // secrets with a stored ciphertext
+  std::int64_t created = 0;        // seconds since the epoch
+  std::string manifest_sha256;     // hex SHA-256 of manifest.toml
+  std::filesystem::path manifest;  // where the manifest was when activated
+  std::size_t secrets = 0;         // secrets with a stored ciphertext
   bool current = false;
 };
 

@@ -46,8 +46,8 @@ struct Switched {
       return "generation " + std::to_string(number) +
              " is current; no daemon is running, the next `secretfs mount` serves it";
     }
-    return "generation " + std::to_string(number) + " is being served (" +
-           std::to_string(secrets) + " secrets)";
+    return "generation " + std::to_string(number) + " is being served (" + std::to_string(secrets) +
+           " secrets)";
   }
 };
 
@@ -185,8 +185,7 @@ int generations(const ListFlags& flags) {
     std::printf("%s\n", list.dump(2).c_str());
     return 0;
   }
-  std::printf("%-10s %-20s %-12s %7s  %s\n", "generation", "created", "manifest", "secrets",
-              "");
+  std::printf("%-10s %-20s %-12s %7s  %s\n", "generation", "created", "manifest", "secrets", "");
   for (const auto& generation : all) {
     std::printf("%-10llu %-20s %-12s %7zu  %s\n",
                 static_cast<unsigned long long>(generation.number),

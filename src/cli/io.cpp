@@ -88,8 +88,8 @@ void write_output(const std::optional<std::string>& path, std::span<const std::u
     write_all(STDOUT_FILENO, bytes, name);
     return;
   }
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC |
-                    (existing == Existing::refuse ? O_EXCL : O_TRUNC);
+  const int flags =
+      O_WRONLY | O_CREAT | O_CLOEXEC | (existing == Existing::refuse ? O_EXCL : O_TRUNC);
   const int fd = ::open(path->c_str(), flags, kPrivateFileMode);
   if (fd < 0) {
     throw Failure(name + ": " + std::strerror(errno));

@@ -154,11 +154,13 @@ void add_keygen(CLI::App& app, Command& selected) {
 void add_encrypt(CLI::App& app, Command& selected) {
   auto options = std::make_shared<EncryptOptions>();
   auto* command = app.add_subcommand("encrypt", "Encrypt to recipients (age -e)");
-  command->add_option("-r,--recipient", options->recipients,
-                      "Recipient: age1… or \"ssh-ed25519 AAAA…\"; may repeat")
+  command
+      ->add_option("-r,--recipient", options->recipients,
+                   "Recipient: age1… or \"ssh-ed25519 AAAA…\"; may repeat")
       ->allow_extra_args(false);
-  command->add_option("-R,--recipients-file", options->recipient_files,
-                      "File of recipients, one per line; may repeat")
+  command
+      ->add_option("-R,--recipients-file", options->recipient_files,
+                   "File of recipients, one per line; may repeat")
       ->allow_extra_args(false);
   command->add_flag("-a,--armor", options->armor, "Write PEM-style ASCII armor");
   command->add_option("-o,--output", options->output, "Output file (default: standard output)");
@@ -169,8 +171,9 @@ void add_encrypt(CLI::App& app, Command& selected) {
 void add_decrypt(CLI::App& app, Command& selected) {
   auto options = std::make_shared<DecryptOptions>();
   auto* command = app.add_subcommand("decrypt", "Decrypt with identities (age -d)");
-  command->add_option("-i,--identity", options->identity_files,
-                      "Identity file: age identities or an OpenSSH ed25519 key; may repeat")
+  command
+      ->add_option("-i,--identity", options->identity_files,
+                   "Identity file: age identities or an OpenSSH ed25519 key; may repeat")
       ->required()
       ->allow_extra_args(false);
   command->add_option("-o,--output", options->output, "Output file (default: standard output)");

@@ -39,9 +39,9 @@ int main(int argc, char** argv) {
   }
 
   try {
-    secretfs::log::setup(secretfs::log::Destination::standard_error,
-                         verbose ? secretfs::log::Verbosity::verbose
-                                 : secretfs::log::Verbosity::normal);
+    secretfs::log::setup(
+        secretfs::log::Destination::standard_error,
+        verbose ? secretfs::log::Verbosity::verbose : secretfs::log::Verbosity::normal);
     secretfs::initialize_sodium();
     return selected();
   } catch (const std::exception& error) {

@@ -36,7 +36,9 @@ SecretBytes SecretBytes::copy_of(std::span<const std::uint8_t> bytes) {
   return copy;
 }
 
-SecretBytes::~SecretBytes() { release(); }
+SecretBytes::~SecretBytes() {
+  release();
+}
 
 SecretBytes::SecretBytes(SecretBytes&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}

@@ -70,8 +70,8 @@ std::string read_line(int fd, int timeout_ms) {
       return line;
     }
     if (line.size() > kMaxMessageSize) {
-      throw std::runtime_error("control message longer than " +
-                               std::to_string(kMaxMessageSize) + " bytes");
+      throw std::runtime_error("control message longer than " + std::to_string(kMaxMessageSize) +
+                               " bytes");
     }
   }
 }

@@ -50,7 +50,7 @@ void fuse_log(enum fuse_log_level level, const char* format, va_list arguments) 
   while (!text.empty() && text.back() == '\n') {
     text.remove_suffix(1);
   }
-  spdlog::log(level <= FUSE_LOG_ERR ? spdlog::level::err
+  spdlog::log(level <= FUSE_LOG_ERR       ? spdlog::level::err
               : level == FUSE_LOG_WARNING ? spdlog::level::warn
                                           : spdlog::level::debug,
               "fuse: {}", text);
@@ -172,9 +172,10 @@ class Daemon {
           spdlog::error("{}", problem);
         }
         if (!state_->current()) {
-          spdlog::warn("{}: {} problems and no earlier generation to fall back on; serving "
-                       "its good secrets without storing a generation",
-                       given->manifest.path.string(), problems.size());
+          spdlog::warn(
+              "{}: {} problems and no earlier generation to fall back on; serving "
+              "its good secrets without storing a generation",
+              given->manifest.path.string(), problems.size());
           mount_point_ = options_.mount_point.value_or(given->manifest.mount_point);
           auto set = build(given->manifest, 0);
           refuse_reading_through_mount(set->tree().secrets(), set->keyring());
@@ -249,7 +250,8 @@ class Daemon {
     for (const auto& path : needed) {
       if (inside(path)) {
         throw std::runtime_error("mount point " + mount_point_.string() + " would hide " +
-                                 path.string() + ", which the daemon reads while serving; "
+                                 path.string() +
+                                 ", which the daemon reads while serving; "
                                  "choose a mount point outside it");
       }
     }
@@ -269,8 +271,8 @@ class Daemon {
 
   std::shared_ptr<const SecretSet> build(const manifest::Manifest& manifest,
                                          state::Number generation) {
-    auto keyring =
-        std::make_shared<const Keyring>(load_keyring(manifest.identities, options_.identity_permissions));
+    auto keyring = std::make_shared<const Keyring>(
+        load_keyring(manifest.identities, options_.identity_permissions));
     auto set = std::make_shared<const SecretSet>(manifest, keyring, inodes_, generation);
     for (const auto& problem : set->problems()) {
       spdlog::error("{}", problem);
@@ -296,8 +298,8 @@ class Daemon {
   nlohmann::json switch_to(state::Number number) {
     auto set = load_generation(number);
     if (set->mount_point() != mount_point_ && !options_.mount_point) {
-      spdlog::warn("generation {} names mount point {}; it takes effect at the next start",
-                   number, set->mount_point().string());
+      spdlog::warn("generation {} names mount point {}; it takes effect at the next start", number,
+                   set->mount_point().string());
     }
     const std::size_t count = set->tree().secrets().size();
     const auto previous = served_->replace(std::move(set));

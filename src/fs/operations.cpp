@@ -35,7 +35,9 @@ struct OpenFile {
   SecretBytes plaintext;
 };
 
-Served& served(fuse_req_t req) { return *static_cast<Served*>(fuse_req_userdata(req)); }
+Served& served(fuse_req_t req) {
+  return *static_cast<Served*>(fuse_req_userdata(req));
+}
 
 // The single place where failures become errno: nothing throws into libfuse's C code.
 template <typename Operation>
@@ -207,8 +209,8 @@ void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
       spdlog::error("{} (opened by uid {} pid {})", failure.what(), caller->uid, caller->pid);
       throw Refusal{EIO};
     }
-    spdlog::debug("secret `{}` opened by uid {} pid {}", set->tree().secret(node).name,
-                  caller->uid, caller->pid);
+    spdlog::debug("secret `{}` opened by uid {} pid {}", set->tree().secret(node).name, caller->uid,
+                  caller->pid);
 
     auto open_file = std::make_unique<OpenFile>(OpenFile{std::move(set), std::move(plaintext)});
     // Direct I/O keeps plaintext out of the page cache: every read comes here instead.
@@ -252,25 +254,49 @@ void statfs(fuse_req_t req, fuse_ino_t /*inode*/) {
 
 // The mount is read-only, so the kernel refuses these before they reach us; they answer
 // EROFS too in case a kernel ever lets one through.
-void refuse(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+void refuse(fuse_req_t req) {
+  fuse_reply_err(req, EROFS);
+}
 
-void setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { refuse(req); }
-void mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { refuse(req); }
-void mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { refuse(req); }
-void unlink(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
-void rmdir(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
-void symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { refuse(req); }
+void setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) {
+  refuse(req);
+}
+void mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
+  refuse(req);
+}
+void mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) {
+  refuse(req);
+}
+void unlink(fuse_req_t req, fuse_ino_t, const char*) {
+  refuse(req);
+}
+void rmdir(fuse_req_t req, fuse_ino_t, const char*) {
+  refuse(req);
+}
+void symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
+  refuse(req);
+}
 void rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
   refuse(req);
 }
-void link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { refuse(req); }
+void link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+  refuse(req);
+}
 void write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
   refuse(req);
 }
-void create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { refuse(req); }
-void setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { refuse(req); }
-void removexattr(fuse_req_t req, fuse_ino_t, const char*) { refuse(req); }
-void fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) { refuse(req); }
+void create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
+  refuse(req);
+}
+void setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+  refuse(req);
+}
+void removexattr(fuse_req_t req, fuse_ino_t, const char*) {
+  refuse(req);
+}
+void fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
+  refuse(req);
+}
 
 fuse_lowlevel_ops make_operations() {
   fuse_lowlevel_ops ops{};

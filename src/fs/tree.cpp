@@ -10,7 +10,9 @@ namespace secretfs::fs {
 
 namespace {
 
-bool by_name(const Entry& entry, std::string_view name) { return entry.name < name; }
+bool by_name(const Entry& entry, std::string_view name) {
+  return entry.name < name;
+}
 
 }  // namespace
 
@@ -75,8 +77,8 @@ void Tree::add_path(const manifest::Secret& secret, std::size_t index,
     const std::string_view path = name.substr(0, slash);
     auto [found, added] = directories.try_emplace(path, 0);
     if (added) {
-      found->second = add_child(directory, path, name.substr(begin, slash - begin),
-                                Kind::directory, inodes);
+      found->second =
+          add_child(directory, path, name.substr(begin, slash - begin), Kind::directory, inodes);
     }
     directory = found->second;
     begin = slash + 1;

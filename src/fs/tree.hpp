@@ -57,8 +57,8 @@ class Tree {
   void add_path(const manifest::Secret& secret, std::size_t index,
                 std::unordered_map<std::string_view, std::size_t>& directories,
                 InodeRegistry& inodes);
-  std::size_t add_child(std::size_t parent, std::string_view path, std::string_view name,
-                        Kind kind, InodeRegistry& inodes);
+  std::size_t add_child(std::size_t parent, std::string_view path, std::string_view name, Kind kind,
+                        InodeRegistry& inodes);
 
   std::vector<manifest::Secret> secrets_;
   std::vector<Node> nodes_;                         // the root first

@@ -53,8 +53,8 @@ std::optional<std::string> check_characters(std::string_view name) {
            std::to_string(offset);
   }
   if (const auto offset = find_c1_control(name)) {
-    return "name has control character U+00" + hex_byte(name[*offset + 1]).substr(2) +
-           " at byte " + std::to_string(*offset);
+    return "name has control character U+00" + hex_byte(name[*offset + 1]).substr(2) + " at byte " +
+           std::to_string(*offset);
   }
   return std::nullopt;
 }

@@ -136,7 +136,8 @@ TEST_CASE("a mount point that would hide what the daemon reads is refused", "[co
   const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
   const std::string log = (scenario.dir() / "mount.log").string();
   CHECK(run(shell_quoted(binary()) + " mount --foreground --manifest " + shell_quoted(manifest) +
-            " --mount-point " + shell_quoted(scenario.dir().path()) + " 2> " + shell_quoted(log)) == 1);
+            " --mount-point " + shell_quoted(scenario.dir().path()) + " 2> " + shell_quoted(log)) ==
+        1);
   CHECK(read_file(log).find("would hide") != std::string::npos);
   CHECK_FALSE(is_mounted(scenario.dir().path()));
 }
@@ -214,8 +215,8 @@ TEST_CASE("mount tells systemd READY=1 once the mount is live, and STOPPING=1", 
   ::close(listener);
 
   REQUIRE(messages.size() == 2);
-  CHECK(messages[0].first == "READY=1\nSTATUS=serving generation 1 at " +
-                                 scenario.mount_point().string());
+  CHECK(messages[0].first ==
+        "READY=1\nSTATUS=serving generation 1 at " + scenario.mount_point().string());
   CHECK(messages[0].second);
   CHECK(messages[1].first == "STOPPING=1");
 }

@@ -54,8 +54,8 @@ TEST_CASE("broken secrets give EIO and leave the others readable", "[failures]")
   Mount mount(scenario.manifest(kSecrets), scenario.mount_point());
   const Reader root{0, 0, {}};
 
-  for (const char* name : {"broken/header", "broken/payload", "broken/truncated",
-                           "broken/missing", "broken/other-key"}) {
+  for (const char* name : {"broken/header", "broken/payload", "broken/truncated", "broken/missing",
+                           "broken/other-key"}) {
     INFO("secret " << name);
     const auto result = read_as(mount / name, root);
     CHECK(result.error == EIO);

@@ -29,7 +29,9 @@ constexpr auto kMountWait = 15s;
 constexpr auto kStopWait = 10s;
 constexpr auto kPoll = 20ms;
 
-bool exited(pid_t pid, int& status) { return ::waitpid(pid, &status, WNOHANG) == pid; }
+bool exited(pid_t pid, int& status) {
+  return ::waitpid(pid, &status, WNOHANG) == pid;
+}
 
 // Unescapes the octal escapes (\040 for space) of /proc/self/mountinfo.
 std::string unescape(const std::string& field) {
@@ -53,7 +55,9 @@ std::filesystem::path binary() {
   return path;
 }
 
-std::string shell_quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+std::string shell_quoted(const std::filesystem::path& path) {
+  return "'" + path.string() + "'";
+}
 
 int run(const std::string& command) {
   const int status = std::system(command.c_str());
@@ -158,7 +162,9 @@ Mount::Mount(const std::filesystem::path& source, const std::filesystem::path& m
   }
 }
 
-std::string Mount::log() const { return read_file(log_path_); }
+std::string Mount::log() const {
+  return read_file(log_path_);
+}
 
 int Mount::stop() {
   if (pid_ < 0) {

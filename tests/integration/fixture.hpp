@@ -38,8 +38,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-void write_file(const std::filesystem::path& path, const std::string& content,
-                mode_t mode = 0600);
+void write_file(const std::filesystem::path& path, const std::string& content, mode_t mode = 0600);
 std::string read_file(const std::filesystem::path& path);
 
 enum class MountSource {

@@ -20,7 +20,9 @@ namespace {
 
 const Reader kRoot{0, 0, {}};
 
-std::string cli() { return shell_quoted(binary()); }
+std::string cli() {
+  return shell_quoted(binary());
+}
 
 std::string activate(const std::filesystem::path& manifest) {
   return output_of(cli() + " activate --manifest " + shell_quoted(manifest) + " 2>&1");
@@ -80,12 +82,12 @@ TEST_CASE("activate switches to a new generation; open files keep theirs", "[gen
     const std::string again = activate(v2);
     CHECK(again.find("identical to generation 2") != std::string::npos);
     CHECK(again.find("changed:") == std::string::npos);
-    const std::string json = output_of(cli() + " activate --json --manifest " +
-                                       shell_quoted(v2));
-    CHECK(json == "{\"changed\":[],\"created\":false,\"generation\":2,\"pruned\":[],"
-                  "\"served\":true}\n");
-    const std::string listed = output_of(cli() + " generations --state-dir " +
-                                         shell_quoted(scenario.state_dir()));
+    const std::string json = output_of(cli() + " activate --json --manifest " + shell_quoted(v2));
+    CHECK(json ==
+          "{\"changed\":[],\"created\":false,\"generation\":2,\"pruned\":[],"
+          "\"served\":true}\n");
+    const std::string listed =
+        output_of(cli() + " generations --state-dir " + shell_quoted(scenario.state_dir()));
     CHECK(listed.find("\n1 ") != std::string::npos);
     CHECK(listed.find("\n2 ") != std::string::npos);
     CHECK(listed.find("\n3 ") == std::string::npos);
@@ -94,16 +96,15 @@ TEST_CASE("activate switches to a new generation; open files keep theirs", "[gen
   SECTION("rollback returns to generation 1 even after its files are deleted") {
     std::filesystem::remove(scenario.dir() / "changed-v1.age");
     std::filesystem::remove(scenario.dir() / "removed.age");
-    const std::string said_back = output_of(cli() + " rollback --state-dir " +
-                                            shell_quoted(scenario.state_dir()));
+    const std::string said_back =
+        output_of(cli() + " rollback --state-dir " + shell_quoted(scenario.state_dir()));
     CHECK(said_back.find("generation 1 is being served") != std::string::npos);
     CHECK(read_root(mount, "changed") == "version one\n");
     CHECK(read_root(mount, "removed") == "removed\n");
     CHECK(read_as(mount / "added", kRoot).error == ENOENT);
 
     SECTION("and forward again with --to") {
-      output_of(cli() + " rollback --to 2 --state-dir " +
-                shell_quoted(scenario.state_dir()));
+      output_of(cli() + " rollback --to 2 --state-dir " + shell_quoted(scenario.state_dir()));
       CHECK(read_root(mount, "changed") == "version two, longer\n");
     }
   }
@@ -127,9 +128,9 @@ TEST_CASE("a manifest that fails validation changes nothing", "[generations]") {
 
   scenario.foreign_age_file("stranger.age", "x");
 
-  for (const std::string& bad : {secret_table("good", "missing.age"),
-                                 secret_table("good", "stranger.age"),
-                                 secret_table("../bad", "good.age")}) {
+  for (const std::string& bad :
+       {secret_table("good", "missing.age"), secret_table("good", "stranger.age"),
+        secret_table("../bad", "good.age")}) {
     INFO(bad);
     const auto manifest = scenario.manifest(bad);
     const std::string report = (scenario.dir() / "report").string();
@@ -155,8 +156,8 @@ TEST_CASE("after kill -9 a restart serves the current generation without a manif
     first.stop();
     // The dead daemon leaves a mount that answers ENOTCONN until the next start detaches it.
   }
-  const std::string offline = output_of(cli() + " status --state-dir " +
-                                        shell_quoted(scenario.state_dir()));
+  const std::string offline =
+      output_of(cli() + " status --state-dir " + shell_quoted(scenario.state_dir()));
   CHECK(offline.find("daemon:      not running") != std::string::npos);
   CHECK(offline.find("generation:  1") != std::string::npos);
   CHECK(offline.find("secrets:     1") != std::string::npos);
@@ -164,8 +165,8 @@ TEST_CASE("after kill -9 a restart serves the current generation without a manif
   Mount second(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
   CHECK(read_root(second, "a") == "a\n");
 
-  const std::string status = output_of(cli() + " status --json --state-dir " +
-                                       shell_quoted(scenario.state_dir()));
+  const std::string status =
+      output_of(cli() + " status --json --state-dir " + shell_quoted(scenario.state_dir()));
   CHECK(status.find("\"generation\": 1") != std::string::npos);
   CHECK(status.find("\"pid\": " + std::to_string(second.pid())) != std::string::npos);
 }
@@ -255,10 +256,10 @@ TEST_CASE("activate killed at any moment leaves a state the next run reads", "[g
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
-      ::execl("/bin/sh", "sh", "-c",
-              (cli() + " activate --manifest " + shell_quoted(manifest) + " >/dev/null 2>&1")
-                  .c_str(),
-              static_cast<char*>(nullptr));
+      ::execl(
+          "/bin/sh", "sh", "-c",
+          (cli() + " activate --manifest " + shell_quoted(manifest) + " >/dev/null 2>&1").c_str(),
+          static_cast<char*>(nullptr));
       ::_exit(127);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));

@@ -45,13 +45,14 @@ TEST_CASE("files from age -r, age -a and age -R host.pub read byte-exact through
   REQUIRE(run("head -c " + std::to_string(kFiveMebibytes) + " /dev/urandom > " +
               shell_quoted(scenario.dir() / "random.bin")) == 0);
   const std::string random = read_file(scenario.dir() / "random.bin");
-  REQUIRE(run("age -r " + scenario.recipient() + " -o " + shell_quoted(scenario.dir() / "random.age") +
-              " " + shell_quoted(scenario.dir() / "random.bin")) == 0);
+  REQUIRE(run("age -r " + scenario.recipient() + " -o " +
+              shell_quoted(scenario.dir() / "random.age") + " " +
+              shell_quoted(scenario.dir() / "random.bin")) == 0);
   secrets += "[secrets.\"random\"]\nfile = \"random.age\"\n";
   expected.emplace_back("random", random);
 
-  const auto manifest = scenario.manifest(
-      secrets, "\"" + scenario.key().string() + "\", \"" + host_key + "\"");
+  const auto manifest =
+      scenario.manifest(secrets, "\"" + scenario.key().string() + "\", \"" + host_key + "\"");
   Mount mount(manifest, scenario.mount_point());
 
   for (const auto& [name, content] : expected) {
@@ -79,19 +80,20 @@ TEST_CASE("files from secretfs encrypt decrypt with age -d", "[interop]") {
 
     REQUIRE(run(secretfs + " encrypt -r " + scenario.recipient() + " -o " +
                 shell_quoted(dir / "x.age") + " " + shell_quoted(dir / "plain")) == 0);
-    CHECK(output_of("age -d -i " + shell_quoted(scenario.key()) + " " + shell_quoted(dir / "x.age")) ==
-          content);
+    CHECK(output_of("age -d -i " + shell_quoted(scenario.key()) + " " +
+                    shell_quoted(dir / "x.age")) == content);
 
     REQUIRE(run(secretfs + " encrypt -a -R " + shell_quoted(host_key + ".pub") + " -o " +
                 shell_quoted(dir / "ssh.age") + " " + shell_quoted(dir / "plain")) == 0);
     CHECK(read_file(dir / "ssh.age").rfind("-----BEGIN AGE ENCRYPTED FILE-----\n", 0) == 0);
-    CHECK(output_of("age -d -i " + shell_quoted(host_key) + " " + shell_quoted(dir / "ssh.age")) == content);
+    CHECK(output_of("age -d -i " + shell_quoted(host_key) + " " + shell_quoted(dir / "ssh.age")) ==
+          content);
 
     const std::string public_key = read_file(host_key + ".pub");
-    REQUIRE(run(secretfs + " encrypt -r '" + public_key.substr(0, public_key.find('\n')) +
-                "' -o " + shell_quoted(dir / "ssh-r.age") + " < " + shell_quoted(dir / "plain")) == 0);
-    CHECK(output_of("age -d -i " + shell_quoted(host_key) + " " + shell_quoted(dir / "ssh-r.age")) ==
-          content);
+    REQUIRE(run(secretfs + " encrypt -r '" + public_key.substr(0, public_key.find('\n')) + "' -o " +
+                shell_quoted(dir / "ssh-r.age") + " < " + shell_quoted(dir / "plain")) == 0);
+    CHECK(output_of("age -d -i " + shell_quoted(host_key) + " " +
+                    shell_quoted(dir / "ssh-r.age")) == content);
   }
 }
 
@@ -114,7 +116,8 @@ TEST_CASE("identities from secretfs keygen work with age-keygen -y and age", "[i
   write_file(dir / "plain", "interop\n");
   REQUIRE(run("age -r " + recipient + " -o " + shell_quoted(dir / "a.age") + " " +
               shell_quoted(dir / "plain")) == 0);
-  CHECK(output_of(secretfs + " decrypt -i " + shell_quoted(key) + " " + shell_quoted(dir / "a.age")) ==
+  CHECK(output_of(secretfs + " decrypt -i " + shell_quoted(key) + " " +
+                  shell_quoted(dir / "a.age")) == "interop\n");
+  CHECK(output_of("age -d -i " + shell_quoted(key) + " " + shell_quoted(dir / "a.age")) ==
         "interop\n");
-  CHECK(output_of("age -d -i " + shell_quoted(key) + " " + shell_quoted(dir / "a.age")) == "interop\n");
 }

@@ -16,7 +16,9 @@ using namespace secretfs::test;
 namespace {
 
 // The errno of a call that must fail, or 0 when it unexpectedly succeeded.
-int failure_of(int result) { return result == -1 ? errno : 0; }
+int failure_of(int result) {
+  return result == -1 ? errno : 0;
+}
 
 }  // namespace
 

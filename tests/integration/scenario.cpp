@@ -47,12 +47,11 @@ std::filesystem::path Scenario::foreign_age_file(const std::string& file,
 std::filesystem::path Scenario::manifest(const std::string& secrets,
                                          const std::string& identities) const {
   const auto path = dir_ / "manifest.toml";
-  const std::string identity_list =
-      identities.empty() ? "\"" + key_.string() + "\"" : identities;
+  const std::string identity_list = identities.empty() ? "\"" + key_.string() + "\"" : identities;
   // Each test keeps its generations in its own folder, never in /var/lib/secretfs.
   write_file(path,
-             "state_dir = \"" + (dir_ / "state").string() + "\"\nidentities = [" +
-                 identity_list + "]\n\n" + secrets,
+             "state_dir = \"" + (dir_ / "state").string() + "\"\nidentities = [" + identity_list +
+                 "]\n\n" + secrets,
              0644);
   return path;
 }

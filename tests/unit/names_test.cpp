@@ -55,7 +55,8 @@ TEST_CASE("check_name refuses NUL and control characters, saying which and where
   CHECK(check_name("\x1f") == "name has control character \\x1f at byte 0");
   CHECK(check_name("a/\x7f") == "name has control character \\x7f at byte 2");
   CHECK(check_name("tab\there") == "name has control character \\x09 at byte 3");
-  CHECK(check_name("a\xc2\x85" "b") == "name has control character U+0085 at byte 1");
+  CHECK(check_name("a\xc2\x85"
+                   "b") == "name has control character U+0085 at byte 1");
   CHECK(check_name("x/\xc2\x9f") == "name has control character U+009f at byte 2");
   CHECK(check_name("caf\xc3\xa9/\xc2\xa0") == std::nullopt);  // é and a no-break space
   // Control characters are reported before the shape of the name, which quotes parts of it.

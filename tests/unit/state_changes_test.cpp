@@ -27,12 +27,12 @@ Manifest manifest(std::vector<Secret> secrets) {
 }  // namespace
 
 TEST_CASE("changed_secrets names added, removed and altered secrets, sorted", "[state]") {
-  const auto before = manifest({secret("same", "aa"), secret("content", "bb"),
-                                secret("owner", "cc", 1), secret("mode", "dd", 0, 0400),
-                                secret("removed", "ee")});
-  const auto after = manifest({secret("same", "aa"), secret("content", "b2"),
-                               secret("owner", "cc", 2), secret("mode", "dd", 0, 0440),
-                               secret("added", "ff")});
+  const auto before =
+      manifest({secret("same", "aa"), secret("content", "bb"), secret("owner", "cc", 1),
+                secret("mode", "dd", 0, 0400), secret("removed", "ee")});
+  const auto after =
+      manifest({secret("same", "aa"), secret("content", "b2"), secret("owner", "cc", 2),
+                secret("mode", "dd", 0, 0440), secret("added", "ff")});
   CHECK(changed_secrets(before, after) ==
         std::vector<std::string>{"added", "content", "mode", "owner", "removed"});
 }

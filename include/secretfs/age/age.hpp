@@ -18,7 +18,8 @@ enum class Output { binary, armored };
 // Decrypts a binary or armored age file. All or nothing: either every chunk of the payload
 // authenticated and the whole plaintext is returned, or Error is thrown and nothing is
 // released. Identities are tried in order. A no_match error lists the identities tried.
-SecretBytes decrypt(std::span<const std::uint8_t> file, std::span<const Identity* const> identities);
+SecretBytes decrypt(std::span<const std::uint8_t> file,
+                    std::span<const Identity* const> identities);
 
 // Unwraps the file key and checks the header MAC without touching the payload: the check
 // that `secretfs check` runs. Throws like decrypt for the header part.

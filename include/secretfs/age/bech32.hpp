@@ -12,7 +12,7 @@
 namespace secretfs::age::bech32 {
 
 struct Decoded {
-  std::string hrp;  // as written (case preserved), e.g. "age" or "AGE-SECRET-KEY-"
+  std::string hrp;   // as written (case preserved), e.g. "age" or "AGE-SECRET-KEY-"
   SecretBytes data;  // the 8-bit payload; secure memory because it may be a secret key
 };
 
