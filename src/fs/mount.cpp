@@ -94,10 +94,11 @@ void prepare_mount_point(const std::filesystem::path& mount_point) {
 // Owns the FUSE session and undoes each step it took, in reverse, however it is left.
 class Session {
  public:
-  Session(Served& served, const std::filesystem::path& mount_point) {
+  Session(Served& served, const std::filesystem::path& mount_point) : served_(served) {
     std::vector<const char*> argv{"secretfs", "-o", kMountOptions};
     fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), const_cast<char**>(argv.data()));
     session_ = fuse_session_new(&args, &operations(), sizeof(fuse_lowlevel_ops), &served);
+    fuse_opt_free_args(&args);
     if (session_ == nullptr) {
       throw std::runtime_error("could not create the FUSE session");
     }
@@ -125,6 +126,7 @@ class Session {
 
  private:
   void close() {
+    served_.attach(nullptr);
     if (mounted_) {
       fuse_session_unmount(session_);
       mounted_ = false;
@@ -139,6 +141,7 @@ class Session {
     }
   }
 
+  Served& served_;
   fuse_session* session_ = nullptr;
   bool handlers_ = false;
   bool mounted_ = false;
