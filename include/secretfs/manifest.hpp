@@ -30,6 +30,7 @@ struct Secret {
   gid_t gid = 0;
   mode_t mode = kDefaultMode;  // permission bits only, never write, execute or special bits
   int line = 0;                // where the secret's table starts in the manifest
+  std::string sha256;          // stored generations: the file's expected SHA-256, in hex
 };
 
 struct Problem {

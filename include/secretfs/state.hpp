@@ -46,6 +46,7 @@ struct GenerationInfo {
   std::filesystem::path manifest;  // where the manifest was when activated
   std::size_t secrets = 0;         // secrets with a stored ciphertext
   bool current = false;
+  std::string problem;  // why its record cannot be read; empty when it can
 };
 
 struct Stored {

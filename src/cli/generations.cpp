@@ -51,18 +51,58 @@ struct Switched {
   }
 };
 
-// Asks the running daemon, if any, to serve generation `number`, then records it as current.
-// Throws Failure when the daemon refuses; `current` is then left as it was.
+// Records `number` as current, then asks the running daemon, if any, to serve it. `current`
+// moves first so that a crash between the two steps leaves the state directory naming what the
+// admin asked for, and the next start serving it. A daemon that refuses puts `current` back.
 Switched make_current(state::StateDir& state, state::Number number) {
-  const auto answer = fs::ask_daemon(
-      state.control_socket(), {{"command", "switch"}, {"generation", number}}, kSwitchTimeout);
+  const auto previous = state.current();
+  state.set_current(number);
+
+  std::optional<nlohmann::json> answer;
+  try {
+    answer = fs::ask_daemon(state.control_socket(), {{"command", "switch"}, {"generation", number}},
+                            kSwitchTimeout);
+  } catch (const std::exception& error) {
+    throw Failure("the daemon did not confirm generation " + std::to_string(number) + " (" +
+                  error.what() + "); it is recorded as current and is served once the daemon " +
+                  "takes it or restarts");
+  }
   if (answer && !answer->value("ok", false)) {
+    if (previous) {
+      state.set_current(*previous);
+    }
     throw Failure("the daemon refused generation " + std::to_string(number) + ": " +
                   answer->value("error", std::string("no reason given")) +
                   "; the previous generation keeps serving");
   }
-  state.set_current(number);
+  if (answer && answer->contains("warning")) {
+    std::fprintf(stderr, "warning: %s\n", (*answer)["warning"].get<std::string>().c_str());
+  }
   return answer ? Switched{true, answer->value("secrets", std::size_t{0})} : Switched{};
+}
+
+std::string counted(std::size_t count, const std::string& noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
+// Opens a state directory that must exist already: reading commands never create one.
+state::StateDir open_existing(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) {
+    throw Failure("no state directory at " + path.string() +
+                  " (nothing was activated there; see --state-dir)");
+  }
+  return state::StateDir::open(path);
+}
+
+// Removing old generations is housekeeping: its failure is reported, and does not undo or fail
+// the activation that came before it.
+std::vector<state::Number> prune(state::StateDir& state, std::size_t keep) {
+  try {
+    return state.prune(keep);
+  } catch (const state::StateError& error) {
+    std::fprintf(stderr, "warning: old generations were not pruned: %s\n", error.what());
+    return {};
+  }
 }
 
 // The secrets that switching from `from` to `to` changes for their readers. Without a readable
@@ -101,8 +141,8 @@ int activate(const ActivateFlags& flags) {
     for (const auto& problem : problems) {
       std::fprintf(stderr, "error: %s\n", problem.c_str());
     }
-    throw Failure(std::to_string(problems.size()) +
-                  " problems; nothing was activated and the current generation keeps serving");
+    throw Failure(counted(problems.size(), "problem") +
+                  "; nothing was activated and the current generation keeps serving");
   }
 
   auto state = state::StateDir::open(flags.state_dir ? std::filesystem::path(*flags.state_dir)
@@ -112,7 +152,7 @@ int activate(const ActivateFlags& flags) {
   const state::Stored stored = state.store(file.manifest, file.text);
   const auto changed = changes(state, previous, stored.number);
   const Switched switched = make_current(state, stored.number);
-  const auto pruned = state.prune(file.manifest.keep_generations);
+  const auto pruned = prune(state, file.manifest.keep_generations);
 
   if (flags.json) {
     const nlohmann::json report = {{"generation", stored.number},
@@ -143,7 +183,7 @@ struct RollbackFlags {
 };
 
 int rollback(const RollbackFlags& flags) {
-  auto state = state::StateDir::open(state_path(flags.state_dir));
+  auto state = open_existing(state_path(flags.state_dir));
   const auto lock = state.lock();
   const auto current = state.current();
   std::optional<state::Number> target = flags.to;
@@ -160,6 +200,16 @@ int rollback(const RollbackFlags& flags) {
   if (!state.generation(*target)) {
     throw Failure("no generation " + std::to_string(*target) + " in " + state.path().string());
   }
+  // Checked here too, for when no daemon runs to refuse it: an identity file or a stored
+  // ciphertext may have gone since the generation was stored.
+  const auto problems = fs::validate(state.load(*target), age::FilePermissions::strict);
+  if (!problems.empty()) {
+    for (const auto& problem : problems) {
+      std::fprintf(stderr, "error: %s\n", problem.c_str());
+    }
+    throw Failure("generation " + std::to_string(*target) + " has " +
+                  counted(problems.size(), "problem") + "; the current generation keeps serving");
+  }
   std::printf("%s\n", make_current(state, *target).describe(*target).c_str());
   return 0;
 }
@@ -170,7 +220,7 @@ struct ListFlags {
 };
 
 int generations(const ListFlags& flags) {
-  const auto state = state::StateDir::open(state_path(flags.state_dir));
+  const auto state = open_existing(state_path(flags.state_dir));
   const auto all = state.generations();
   if (flags.json) {
     nlohmann::json list = nlohmann::json::array();
@@ -180,13 +230,21 @@ int generations(const ListFlags& flags) {
                       {"manifest", generation.manifest.string()},
                       {"manifest_sha256", generation.manifest_sha256},
                       {"secrets", generation.secrets},
-                      {"current", generation.current}});
+                      {"current", generation.current},
+                      {"problem", generation.problem.empty()
+                                      ? nlohmann::json(nullptr)
+                                      : nlohmann::json(generation.problem)}});
     }
     std::printf("%s\n", list.dump(2).c_str());
     return 0;
   }
   std::printf("%-10s %-20s %-12s %7s  %s\n", "generation", "created", "manifest", "secrets", "");
   for (const auto& generation : all) {
+    if (!generation.problem.empty()) {
+      std::printf("%-10llu damaged: %s%s\n", static_cast<unsigned long long>(generation.number),
+                  generation.problem.c_str(), generation.current ? " (current)" : "");
+      continue;
+    }
     std::printf("%-10llu %-20s %-12s %7zu  %s\n",
                 static_cast<unsigned long long>(generation.number),
                 iso_time(generation.created).c_str(),
@@ -227,12 +285,17 @@ void print_status(const nlohmann::json& status) {
     std::printf("daemon:      not running\n");
   }
   std::printf("state dir:   %s\n", status.value("state_dir", std::string()).c_str());
-  if (status["generation"].is_null()) {
+  const bool daemon = status.value("daemon", true);
+  if (status["generation"].is_null() && !daemon) {
     std::printf("generation:  none\n");
     return;
   }
   std::printf("mount point: %s\n", status.value("mount_point", std::string()).c_str());
-  std::printf("generation:  %llu\n", status["generation"].get<unsigned long long>());
+  if (status["generation"].is_null()) {
+    std::printf("generation:  none (a manifest served as it is, not stored)\n");
+  } else {
+    std::printf("generation:  %llu\n", status["generation"].get<unsigned long long>());
+  }
   std::printf("secrets:     %zu\n", status.value("secrets", std::size_t{0}));
   for (const auto& identity : status.value("identities", nlohmann::json::array())) {
     std::printf("identity:    %s\n", identity.get<std::string>().c_str());
@@ -243,11 +306,20 @@ void print_status(const nlohmann::json& status) {
 }
 
 int status(const ListFlags& flags) {
-  const auto state = state::StateDir::open(state_path(flags.state_dir));
+  const auto state = open_existing(state_path(flags.state_dir));
   auto answer = fs::ask_daemon(state.control_socket(), {{"command", "status"}}, kStatusTimeout);
   nlohmann::json status = answer ? *answer : offline_status(state);
   if (answer) {
     status["daemon"] = true;
+    // An activation that died between recording and switching leaves the two apart.
+    const auto current = state.current();
+    if (current && status.contains("generation") && status["generation"] != *current) {
+      status["problems"].push_back("the daemon serves generation " +
+                                   status["generation"].dump() + " but generation " +
+                                   std::to_string(*current) +
+                                   " is current; run `secretfs rollback --to " +
+                                   std::to_string(*current) + "` to serve it");
+    }
   }
   if (!status.value("ok", false)) {
     throw Failure("the daemon did not answer: " + status.value("error", std::string()));
@@ -284,7 +356,8 @@ void add_rollback(CLI::App& app, Command& selected) {
   auto flags = std::make_shared<RollbackFlags>();
   auto* command =
       app.add_subcommand("rollback", "Serve the previous generation again (or the one given)");
-  command->add_option("--to", flags->to, "Generation number to return to");
+  command->add_option("--to", flags->to, "Generation number to return to")
+      ->check(CLI::PositiveNumber);
   add_state_dir(command, flags->state_dir);
   command->callback([&selected, flags] { selected = [flags] { return rollback(*flags); }; });
 }

@@ -1,5 +1,7 @@
 #include "fs/mount.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -56,39 +58,59 @@ void fuse_log(enum fuse_log_level level, const char* format, va_list arguments) 
               "fuse: {}", text);
 }
 
-// A daemon that died without unmounting leaves a mount whose every access fails with
-// ENOTCONN; detach it so that the new mount can take its place.
-void clear_stale_mount(const std::filesystem::path& mount_point) {
-  struct stat status {};
-  if (::stat(mount_point.c_str(), &status) == 0 || errno != ENOTCONN) {
-    return;
-  }
-  spdlog::warn("{}: a previous secretfs died without unmounting; detaching its mount",
-               mount_point.string());
-  if (::umount2(mount_point.c_str(), MNT_DETACH) != 0) {
-    spdlog::error("{}: could not detach the stale mount: {}", mount_point.string(),
-                  std::strerror(errno));
-  }
-}
+constexpr long kFuseSuperMagic = 0x65735546;
+// Dead mounts can be stacked on one mount point when daemons died one after another.
+constexpr int kMaxStaleLayers = 16;
 
-// A second daemon on the same mount point would stack a mount over the first one.
-void refuse_live_mount(const std::filesystem::path& mount_point) {
-  constexpr long kFuseSuperMagic = 0x65735546;
-  struct statfs filesystem {};
-  if (::statfs(mount_point.c_str(), &filesystem) == 0 && filesystem.f_type == kFuseSuperMagic) {
-    throw std::runtime_error("mount point " + mount_point.string() +
-                             " already holds a FUSE mount; unmount it first (fusermount3 -u)");
-  }
-}
-
+// A daemon that died without unmounting leaves a mount whose every access fails with ENOTCONN;
+// each such layer is detached so that the new mount takes its place. statfs is asked rather
+// than stat, which the kernel may answer from its cache of the dead mount. A live FUSE mount is
+// refused: a second daemon would stack its mount over the first one.
 void prepare_mount_point(const std::filesystem::path& mount_point) {
-  clear_stale_mount(mount_point);
-  refuse_live_mount(mount_point);
+  for (int layer = 0; layer < kMaxStaleLayers; ++layer) {
+    struct statfs filesystem {};
+    if (::statfs(mount_point.c_str(), &filesystem) == 0) {
+      if (filesystem.f_type == kFuseSuperMagic) {
+        throw std::runtime_error("mount point " + mount_point.string() +
+                                 " already holds a FUSE mount; unmount it first (fusermount3 -u)");
+      }
+      break;
+    }
+    if (errno != ENOTCONN) {
+      break;
+    }
+    spdlog::warn("{}: a previous secretfs died without unmounting; detaching its mount",
+                 mount_point.string());
+    if (::umount2(mount_point.c_str(), MNT_DETACH) != 0) {
+      throw std::runtime_error("mount point " + mount_point.string() +
+                               ": could not detach a dead mount: " + std::strerror(errno));
+    }
+  }
   std::error_code error;
   std::filesystem::create_directories(mount_point, error);
   if (error) {
     throw std::runtime_error("mount point " + mount_point.string() + ": " + error.message());
   }
+}
+
+// Held for the daemon's whole life, so that a second daemon on the same state directory is
+// refused instead of taking over its control socket.
+int lock_state_for_daemon(const std::filesystem::path& state_dir) {
+  const auto path = state_dir / "daemon.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    throw std::runtime_error(path.string() + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw std::runtime_error(error == EWOULDBLOCK
+                                 ? "another secretfs daemon already serves " + state_dir.string() +
+                                       " (see `secretfs status --state-dir " +
+                                       state_dir.string() + "`)"
+                                 : path.string() + ": " + std::strerror(error));
+  }
+  return fd;
 }
 
 // Owns the FUSE session and undoes each step it took, in reverse, however it is left.
@@ -151,6 +173,13 @@ class Session {
 class Daemon {
  public:
   explicit Daemon(const MountOptions& options) : options_(options) {}
+  ~Daemon() {
+    if (daemon_lock_ >= 0) {
+      ::close(daemon_lock_);
+    }
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
 
   // Picks the set to serve first. A given manifest that validates becomes the current
   // generation; one that does not leaves the current generation serving, or, when there is
@@ -164,7 +193,12 @@ class Daemon {
         options_.state_dir ? *options_.state_dir
         : given            ? given->manifest.state_dir
                            : std::filesystem::path(manifest::kDefaultStateDir);
+    if (!given && !std::filesystem::exists(state_path)) {
+      throw std::runtime_error("no state directory at " + state_path.string() +
+                               ": give --manifest, or run `secretfs activate` first");
+    }
     state_.emplace(state::StateDir::open(state_path));
+    daemon_lock_ = lock_state_for_daemon(state_->path());
 
     if (given) {
       const auto problems = validate(given->manifest, options_.identity_permissions);
@@ -298,19 +332,37 @@ class Daemon {
     return {{"ok", false}, {"error", "unknown command `" + command + "`"}};
   }
 
+  // Switches only to a generation whose every secret opens: a generation whose identity file
+  // or stored ciphertext has gone missing since it was stored is refused, and the current one
+  // keeps serving.
   nlohmann::json switch_to(state::Number number) {
     auto set = load_generation(number);
+    const auto problems = problems_of(*set);
+    if (!problems.empty()) {
+      std::string reasons;
+      for (const auto& problem : problems) {
+        reasons += (reasons.empty() ? "" : "; ") + problem;
+      }
+      spdlog::error("refused to switch to generation {}: {}", number, reasons);
+      return {{"ok", false},
+              {"error", "generation " + std::to_string(number) + " has " +
+                            std::to_string(problems.size()) + " problem(s): " + reasons}};
+    }
+    nlohmann::json answer = {{"ok", true}, {"generation", number}};
     if (set->mount_point() != mount_point_ && !options_.mount_point) {
-      spdlog::warn("generation {} names mount point {}; it takes effect at the next start", number,
-                   set->mount_point().string());
+      answer["warning"] = "generation " + std::to_string(number) + " names mount point " +
+                          set->mount_point().string() + "; the daemon keeps serving at " +
+                          mount_point_.string() + " until it restarts";
+      spdlog::warn("{}", answer["warning"].get<std::string>());
     }
     const std::size_t count = set->tree().secrets().size();
+    answer["secrets"] = count;
     const auto previous = served_->replace(std::move(set));
     sd_notifyf(0, "STATUS=serving generation %llu at %s", static_cast<unsigned long long>(number),
                mount_point_.c_str());
     spdlog::info("switched from generation {} to generation {} ({} secrets)",
                  previous->generation(), number, count);
-    return {{"ok", true}, {"generation", number}, {"secrets", count}};
+    return answer;
   }
 
   // What is wrong with `set`: refused secrets, unusable identity files, and each secret that
@@ -334,7 +386,8 @@ class Daemon {
             {"pid", ::getpid()},
             {"mount_point", mount_point_.string()},
             {"state_dir", state_->path().string()},
-            {"generation", set->generation()},
+            {"generation", set->generation() == 0 ? nlohmann::json(nullptr)
+                                                  : nlohmann::json(set->generation())},
             {"secrets", set->tree().secrets().size()},
             {"identities", identities},
             {"problems", problems_of(*set)}};
@@ -345,6 +398,7 @@ class Daemon {
   std::optional<state::StateDir> state_;
   std::optional<Served> served_;
   std::filesystem::path mount_point_;
+  int daemon_lock_ = -1;
 };
 
 }  // namespace

@@ -1,9 +1,11 @@
 #include "fs/secret_set.hpp"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -65,6 +67,26 @@ std::vector<std::uint8_t> read_prefix(int fd, const std::filesystem::path& path,
 }
 
 }  // namespace
+
+std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret) {
+  auto file = age::read_file(secret.file);
+  if (secret.sha256.empty()) {
+    return file;
+  }
+  // A stored ciphertext is named by its hash; one that no longer matches was changed behind
+  // the state directory's back, even if it still decrypts.
+  std::array<std::uint8_t, crypto_hash_sha256_BYTES> hash{};
+  crypto_hash_sha256(hash.data(), file.data(), file.size());
+  std::string hex(hash.size() * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), hash.data(), hash.size());
+  hex.pop_back();
+  if (hex != secret.sha256) {
+    throw age::Error(age::ErrorKind::io, secret.file.string() +
+                                             ": stored ciphertext does not match its SHA-256 "
+                                             "name; the state directory was changed");
+  }
+  return file;
+}
 
 std::uint64_t inspect_size(const std::filesystem::path& path) {
   Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -131,7 +153,7 @@ SecretBytes SecretSet::open(const Node& node) const {
     throw OpenFailure(describe(secret) + ": no identity is loaded");
   }
   try {
-    const auto ciphertext = age::read_file(secret.file);
+    const auto ciphertext = read_stored_file(secret);
     const auto identities = keyring_->pointers();
     return age::decrypt(ciphertext, identities);
   } catch (const age::Error& error) {

@@ -62,6 +62,10 @@ class SecretSet {
   std::filesystem::path mount_point_;
 };
 
+// The secret's age file, checked against its SHA-256 when it comes from a stored generation.
+// Throws age::Error(io) when it cannot be read or does not match.
+std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret);
+
 // The exact plaintext size of the age file at `path`, reading only its header when it is
 // binary. Throws age::Error.
 std::uint64_t inspect_size(const std::filesystem::path& path);

@@ -58,7 +58,7 @@ std::vector<std::string> header_problems(std::span<const manifest::Secret> secre
   for (const auto& secret : secrets) {
     try {
       inspect_size(secret.file);
-      age::verify_header(age::read_file(secret.file), identities);
+      age::verify_header(read_stored_file(secret), identities);
     } catch (const age::Error& error) {
       problems.push_back("secret `" + secret.name + "`: file " + secret.file.string() + ": " +
                          std::string(age::to_string(error.kind())) + ": " + error.what());

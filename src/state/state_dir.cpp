@@ -54,8 +54,14 @@ void check_folder(const std::filesystem::path& path, Ownership ownership) {
 }
 
 GenerationInfo info_of(const GenerationRecord& record, std::optional<Number> current) {
-  return GenerationInfo{record.number,   record.created,        record.manifest_sha256,
-                        record.manifest, record.secrets.size(), current == record.number};
+  GenerationInfo info;
+  info.number = record.number;
+  info.created = record.created;
+  info.manifest_sha256 = record.manifest_sha256;
+  info.manifest = record.manifest;
+  info.secrets = record.secrets.size();
+  info.current = current == record.number;
+  return info;
 }
 
 std::string secret_prefix(const std::string& source, const manifest::Secret& secret) {
@@ -83,6 +89,7 @@ void point_at_blobs(manifest::Manifest& manifest, const GenerationRecord& record
       continue;
     }
     secret.file = blob_path(root, found->second);
+    secret.sha256 = found->second;
     if (kind_of(secret.file) != Kind::file) {
       manifest.problems.push_back({secret.name, secret_prefix(source, secret) +
                                                     "its stored ciphertext " +
@@ -143,7 +150,16 @@ std::vector<GenerationInfo> StateDir::generations() const {
   const auto current_number = current();
   std::vector<GenerationInfo> infos;
   for (const Number number : generation_numbers(path_)) {
-    infos.push_back(info_of(read_record(path_, number), current_number));
+    // One damaged generation must not hide the others from the admin who has to repair it.
+    try {
+      infos.push_back(info_of(read_record(path_, number), current_number));
+    } catch (const StateError& error) {
+      GenerationInfo damaged;
+      damaged.number = number;
+      damaged.current = current_number == number;
+      damaged.problem = error.what();
+      infos.push_back(std::move(damaged));
+    }
   }
   return infos;
 }

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -131,10 +132,25 @@ bool is_mounted(const std::filesystem::path& point) {
   return false;
 }
 
+namespace {
+
+// Listed as mounted, and answering: a dead mount left by a killed daemon is listed too, but
+// answers ENOTCONN.
+bool is_live(const std::filesystem::path& point) {
+  constexpr long kFuseSuperMagic = 0x65735546;
+  struct statfs filesystem {};
+  return is_mounted(point) && ::statfs(point.c_str(), &filesystem) == 0 &&
+         filesystem.f_type == kFuseSuperMagic;
+}
+
+}  // namespace
+
 Mount::Mount(const std::filesystem::path& source, const std::filesystem::path& mount_point,
              MountSource kind)
     : point_(mount_point), log_path_(mount_point.string() + ".log") {
-  std::filesystem::create_directories(point_);
+  // A dead mount left there answers ENOTCONN; the daemon under test must deal with it.
+  std::error_code ignored;
+  std::filesystem::create_directories(point_, ignored);
   pid_ = ::fork();
   REQUIRE(pid_ >= 0);
   if (pid_ == 0) {
@@ -150,7 +166,7 @@ Mount::Mount(const std::filesystem::path& source, const std::filesystem::path& m
 
   const auto deadline = std::chrono::steady_clock::now() + kMountWait;
   int status = 0;
-  while (!is_mounted(point_)) {
+  while (!is_live(point_)) {
     if (exited(pid_, status)) {
       pid_ = -1;
       FAIL("secretfs mount exited before mounting:\n" << log());

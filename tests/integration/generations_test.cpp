@@ -35,6 +35,11 @@ std::string read_root(const Mount& mount, const std::string& name) {
   return result.content;
 }
 
+std::string read_root_path(const std::filesystem::path& path) {
+  const auto result = read_as(path, kRoot);
+  return result.error == 0 ? result.content : "errno " + std::to_string(result.error);
+}
+
 std::string secret_table(const std::string& name, const std::string& file,
                          const std::string& extra = "") {
   return "[secrets.\"" + name + "\"]\nfile = \"" + file + "\"\n" + extra + "\n";
@@ -290,4 +295,127 @@ TEST_CASE("the control socket refuses peers other than root", "[generations]") {
 
   const std::string answered = ask_as(socket, request, kRoot);
   CHECK(answered.find("\"pid\":" + std::to_string(mount.pid())) != std::string::npos);
+}
+
+TEST_CASE("a second daemon on the same state directory is refused", "[generations]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest(secret_table("a", "a.age"));
+  Mount mount(manifest, scenario.mount_point());
+  const std::string log = (scenario.dir() / "second.log").string();
+  CHECK(run(cli() + " mount --foreground --state-dir " + shell_quoted(scenario.state_dir()) +
+            " --mount-point " + shell_quoted(scenario.dir() / "other") + " 2> " +
+            shell_quoted(log)) == 1);
+  CHECK(read_file(log).find("another secretfs daemon already serves") != std::string::npos);
+  CHECK_FALSE(is_mounted(scenario.dir() / "other"));
+
+  // The first daemon still answers its control socket.
+  const std::string status =
+      output_of(cli() + " status --json --state-dir " + shell_quoted(scenario.state_dir()));
+  CHECK(status.find("\"pid\": " + std::to_string(mount.pid())) != std::string::npos);
+}
+
+TEST_CASE("rollback to a generation that no longer opens is refused", "[generations]") {
+  Scenario scenario;
+  const auto spare_key = scenario.dir() / "spare.txt";
+  std::filesystem::copy_file(scenario.key(), spare_key);
+  scenario.age_file("v1.age", "one\n");
+  activate(scenario.manifest(secret_table("s", "v1.age"),
+                             "\"" + spare_key.string() + "\""));
+  scenario.age_file("v2.age", "two\n");
+  activate(scenario.manifest(secret_table("s", "v2.age")));
+  std::filesystem::remove(spare_key);
+
+  const std::string log = (scenario.dir() / "log").string();
+  const std::string rollback =
+      cli() + " rollback --state-dir " + shell_quoted(scenario.state_dir()) + " 2> " +
+      shell_quoted(log);
+
+  SECTION("without a daemon") {
+    CHECK(run(rollback) == 1);
+    CHECK(read_file(log).find(spare_key.string()) != std::string::npos);
+    CHECK(read_file(log).find("generation 1 has 2 problems;") != std::string::npos);
+    CHECK(read_file(scenario.state_dir() / "current") == "2\n");
+  }
+
+  SECTION("with a daemon, which keeps serving") {
+    Mount mount(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+    CHECK(run(rollback) == 1);
+    CHECK(read_file(log).find("generation 1 has 2 problems;") != std::string::npos);
+    CHECK(read_file(scenario.state_dir() / "current") == "2\n");
+    CHECK(read_root(mount, "s") == "two\n");
+  }
+}
+
+TEST_CASE("a stored ciphertext changed behind secretfs gives EIO", "[generations]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "original\n");
+  scenario.age_file("b.age", "substitute\n");
+  activate(scenario.manifest(secret_table("a", "a.age") + secret_table("b", "b.age")));
+  Mount mount(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+
+  // Swap in another valid ciphertext for the same key under a's name.
+  std::filesystem::path a_blob;
+  for (const auto& blob : std::filesystem::directory_iterator(scenario.state_dir() / "blobs")) {
+    if (read_file(blob.path()) == read_file(scenario.dir() / "a.age")) {
+      a_blob = blob.path();
+    }
+  }
+  REQUIRE_FALSE(a_blob.empty());
+  std::filesystem::copy_file(scenario.dir() / "b.age", a_blob,
+                             std::filesystem::copy_options::overwrite_existing);
+
+  CHECK(read_as(mount / "a", kRoot).error == EIO);
+  CHECK(mount.log().find("does not match its SHA-256") != std::string::npos);
+  CHECK(read_root(mount, "b") == "substitute\n");
+}
+
+TEST_CASE("a restart detaches the mount of a daemon killed while readers loop",
+          "[generations]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  activate(scenario.manifest(secret_table("a", "a.age", "mode = \"0444\"")));
+  REQUIRE(run(cli() + " mount --state-dir " + shell_quoted(scenario.state_dir()) +
+              " --mount-point " + shell_quoted(scenario.mount_point()) + " 2>/dev/null") == 0);
+  const std::string status =
+      output_of(cli() + " status --json --state-dir " + shell_quoted(scenario.state_dir()));
+  const auto at = status.find("\"pid\": ");
+  REQUIRE(at != std::string::npos);
+  const pid_t first = std::stoi(status.substr(at + 7));
+
+  // Warm the kernel's caches the way a busy reader does, then kill without unmounting.
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(read_root_path(scenario.mount_point() / "a") == "a\n");
+  }
+  REQUIRE(::kill(first, SIGKILL) == 0);
+  for (int i = 0; i < 100 && ::kill(first, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+
+  Mount second(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+  CHECK(read_root(second, "a") == "a\n");
+  CHECK(second.log().find("died without unmounting") != std::string::npos);
+  const std::string mounts = read_file("/proc/self/mountinfo");
+  std::size_t layers = 0;
+  for (auto at_mount = mounts.find(" " + scenario.mount_point().string() + " ");
+       at_mount != std::string::npos;
+       at_mount = mounts.find(" " + scenario.mount_point().string() + " ", at_mount + 1)) {
+    ++layers;
+  }
+  CHECK(layers == 1);
+}
+
+TEST_CASE("generations lists a damaged generation among the good ones", "[generations]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  activate(scenario.manifest(secret_table("a", "a.age")));
+  activate(scenario.manifest(secret_table("a", "a.age", "mode = \"0440\"")));
+  write_file(scenario.state_dir() / "generations/1/generation.json", "{", 0600);
+  const std::string listed =
+      output_of(cli() + " generations --state-dir " + shell_quoted(scenario.state_dir()));
+  CHECK(listed.find("\n1          damaged: ") != std::string::npos);
+  CHECK(listed.find("\n2 ") != std::string::npos);
+  CHECK(run(cli() + " generations --state-dir " + shell_quoted(scenario.dir() / "typo") +
+            " 2>/dev/null") == 1);
+  CHECK_FALSE(std::filesystem::exists(scenario.dir() / "typo"));
 }
