@@ -10,8 +10,9 @@ packages=(
   nlohmann-json3-dev catch2 zlib1g-dev libsystemd-dev
   # run: fusermount3 and the kernel module helper
   fuse3
-  # tests and examples: the reference age CLI, ssh-keygen, setpriv
-  age openssh-client util-linux
+  # tests and examples: the reference age CLI, ssh-keygen, setpriv; Nix (2.8) and python3 for
+  # the checks of the NixOS module
+  age openssh-client util-linux nix-bin python3
 )
 
 missing=()

@@ -1,0 +1,419 @@
+# What the NixOS module derives from `services.secretfs`, written with builtins only so that it
+# can be evaluated (and tested) without nixpkgs: the manifest's TOML text, the problems that
+# `secretfs check` would refuse, the units to restart or reload per secret, and the extra
+# symbolic links.
+#
+# Every function takes `settings`, shaped like the module's options:
+#   { mountPoint, stateDir, keepGenerations, identityPaths,
+#     secrets = { <name> = { file, owner, group, mode, path, restartUnits, reloadUnits,
+#                            neededForUsers }; }; }
+# Attributes a secret lacks take the module's defaults.
+let
+  # Decrypted during activation, before users exist, so that `hashedPasswordFile` can name it.
+  forUsersDir = "/run/secrets-for-users";
+
+  secretDefaults = {
+    file = null;
+    owner = "root";
+    group = null;
+    mode = "0400";
+    path = null;
+    restartUnits = [ ];
+    reloadUnits = [ ];
+    neededForUsers = false;
+  };
+
+  # NixOS needs at least 2 (the current generation and the one before it are never pruned).
+  minKeepGenerations = 2;
+  maxSegmentBytes = 255;
+
+  # ---- small list and string helpers that nixpkgs' lib would otherwise give --------------
+
+  all = builtins.all;
+  any = builtins.any;
+  concatMap = builtins.concatMap;
+  filter = builtins.filter;
+  length = builtins.length;
+  names = builtins.attrNames;
+
+  concatLines = lines: builtins.concatStringsSep "\n" lines + "\n";
+  range = count: builtins.genList (i: i) count;
+  startsWith = prefix: text: builtins.substring 0 (builtins.stringLength prefix) text == prefix;
+  endsWith =
+    suffix: text:
+    let
+      start = builtins.stringLength text - builtins.stringLength suffix;
+    in
+    start >= 0 && builtins.substring start (builtins.stringLength suffix) text == suffix;
+  splitOn = separator: text: filter builtins.isString (builtins.split separator text);
+  unique = list: builtins.attrNames (builtins.listToAttrs (map (x: {
+    name = x;
+    value = true;
+  }) list));
+
+  # A character from its code point; Nix strings have no `\x` escape, JSON has `\u`.
+  charOf =
+    code:
+    let
+      hex = "0123456789abcdef";
+      digit = n: builtins.substring n 1 hex;
+      byte = n: digit (n / 16) + digit (n - n / 16 * 16);
+    in
+    builtins.fromJSON ''"\u00${byte code}"'';
+
+  # C0 controls and DEL are single bytes; C1 controls (U+0080 to U+009F) two bytes in UTF-8.
+  singleByteControls = builtins.listToAttrs (
+    map (code: {
+      name = charOf code;
+      value = code;
+    }) (range 32 ++ [ 127 ])
+  );
+  twoByteControls = builtins.listToAttrs (
+    map (code: {
+      name = charOf code;
+      value = code;
+    }) (builtins.genList (i: 128 + i) 32)
+  );
+  delete = charOf 127;
+
+  hasControl =
+    text:
+    any (
+      i:
+      singleByteControls ? ${builtins.substring i 1 text}
+      || twoByteControls ? ${builtins.substring i 2 text}
+    ) (range (builtins.stringLength text));
+
+  # ---- TOML --------------------------------------------------------------------------------
+
+  # A JSON string is a TOML basic string, except that TOML also wants DEL escaped.
+  tomlString = text: builtins.replaceStrings [ delete ] [ "\\u007f" ] (builtins.toJSON text);
+  tomlValue = value: if builtins.isInt value then toString value else tomlString value;
+
+  # A path literal is copied into the store (ciphertexts are safe there); a string is kept.
+  pathText = file: if builtins.isPath file then "${file}" else toString file;
+
+  withDefaults = secrets: builtins.mapAttrs (_: secret: secretDefaults // secret) secrets;
+
+  servedSecrets =
+    settings:
+    let
+      secrets = withDefaults settings.secrets;
+    in
+    builtins.removeAttrs secrets (filter (name: secrets.${name}.neededForUsers) (names secrets));
+
+  forUsersSecrets =
+    settings:
+    let
+      secrets = withDefaults settings.secrets;
+    in
+    builtins.removeAttrs secrets (filter (name: !secrets.${name}.neededForUsers) (names secrets));
+
+  secretTable =
+    name: secret:
+    [
+      ""
+      "[secrets.${tomlString name}]"
+      "file = ${tomlString (pathText secret.file)}"
+      "owner = ${tomlValue secret.owner}"
+    ]
+    ++ (if secret.group == null then [ ] else [ "group = ${tomlValue secret.group}" ])
+    ++ [ "mode = ${tomlString secret.mode}" ];
+
+  toml =
+    settings:
+    let
+      secrets = servedSecrets settings;
+      identities = map (path: tomlString (toString path)) settings.identityPaths;
+    in
+    concatLines (
+      [
+        "# Written by the secretfs NixOS module from services.secretfs."
+        "mount_point = ${tomlString settings.mountPoint}"
+        "state_dir = ${tomlString settings.stateDir}"
+        "keep_generations = ${toString settings.keepGenerations}"
+        "identities = [${builtins.concatStringsSep ", " identities}]"
+      ]
+      ++ concatMap (name: secretTable name secrets.${name}) (names secrets)
+    );
+
+  # ---- where secrets appear, and the extra links -------------------------------------------
+
+  servedPath =
+    settings: name: secret:
+    (if secret.neededForUsers then forUsersDir else settings.mountPoint) + "/" + name;
+
+  # `path` is where consumers read the secret; a link is needed only when it differs.
+  links =
+    settings:
+    let
+      secrets = withDefaults settings.secrets;
+      linked = filter (
+        name:
+        let
+          secret = secrets.${name};
+        in
+        secret.path != null && secret.path != servedPath settings name secret
+      ) (names secrets);
+    in
+    map (name: {
+      inherit name;
+      path = secrets.${name}.path;
+      target = servedPath settings name secrets.${name};
+    }) linked;
+
+  # One line per link, "path<TAB>target", for the activation script.
+  linksText = settings: concatLines (map (link: "${link.path}\t${link.target}") (links settings));
+
+  # One line per neededForUsers secret, "name<TAB>file<TAB>mode", for the script that decrypts
+  # them during activation.
+  forUsersText =
+    settings:
+    let
+      secrets = forUsersSecrets settings;
+    in
+    concatLines (
+      map (
+        name:
+        let
+          secret = secrets.${name};
+        in
+        "${name}\t${pathText secret.file}\t${secret.mode}"
+      ) (names secrets)
+    );
+
+  # ---- units to restart or reload when a secret changes ------------------------------------
+
+  serviceName = unit: if builtins.match ".*\\..*" unit == null then "${unit}.service" else unit;
+
+  # { "<name>": { "restart": [units], "reload": [units] } } for `secretfs activate --json`'s
+  # "changed" list.
+  unitsBySecret =
+    settings:
+    builtins.mapAttrs (_: secret: {
+      restart = map serviceName secret.restartUnits;
+      reload = map serviceName secret.reloadUnits;
+    }) (servedSecrets settings);
+
+  unitsJson = settings: builtins.toJSON (unitsBySecret settings);
+
+  # Every unit some secret names, for the After=/Wants= ordering.
+  consumerUnits =
+    settings:
+    unique (
+      concatMap (secret: map serviceName (secret.restartUnits ++ secret.reloadUnits)) (
+        builtins.attrValues (withDefaults settings.secrets)
+      )
+    );
+
+  # ---- problems: what `secretfs check` would refuse, and what Nix can know besides ---------
+
+  # The same rules as the daemon's, in the same order, so the messages agree.
+  nameProblem =
+    name:
+    let
+      segments = splitOn "/" name;
+      badSegment = filter (
+        segment:
+        builtins.elem segment [
+          ""
+          "."
+          ".."
+        ]
+        || builtins.stringLength segment > maxSegmentBytes
+      ) segments;
+      describe =
+        segment:
+        if segment == "" then
+          "an empty segment (`//`)"
+        else if segment == "." || segment == ".." then
+          "a `${segment}` segment"
+        else
+          "a segment of ${toString (builtins.stringLength segment)} bytes,"
+          + " longer than ${toString maxSegmentBytes}";
+    in
+    if name == "" then
+      "name is empty"
+    else if hasControl name then
+      "name has a control character"
+    else if startsWith "/" name then
+      "name is absolute (starts with `/`)"
+    else if endsWith "/" name then
+      "name ends with `/`"
+    else if badSegment != [ ] then
+      "name has ${describe (builtins.head badSegment)}"
+    else
+      null;
+
+  # 3 or 4 octal digits that grant read only.
+  modeProblem =
+    mode:
+    let
+      digits = builtins.match "0?([0-7])([0-7])([0-7])" mode;
+      readOnly = digit: builtins.elem digit [ "0" "4" ];
+    in
+    if !(builtins.isString mode) || builtins.match "[0-7]{3,4}" mode == null then
+      "mode `${toString mode}` is not 3 or 4 octal digits"
+    else if digits == null || !(all readOnly digits) then
+      "mode `${mode}` grants more than read (write, execute, setuid, setgid and sticky are refused)"
+    else
+      null;
+
+  isRoot = account: account == "root" || account == 0 || account == "0";
+
+  secretProblems =
+    settings: name: secret:
+    let
+      option = "services.secretfs.secrets.${builtins.toJSON name}";
+      namePart = nameProblem name;
+      modePart = modeProblem secret.mode;
+      units = secret.restartUnits ++ secret.reloadUnits;
+      notService = filter (unit: !(endsWith ".service" (serviceName unit))) units;
+    in
+    map (message: "${option}: ${message}") (
+      (if namePart == null then [ ] else [ "${namePart}; secretfs would refuse it" ])
+      ++ (if secret.file == null then [ "no `file` is set (the age file to serve)" ] else [ ])
+      ++ (if modePart == null then [ ] else [ modePart ])
+      ++ (
+        if secret.path != null && !(startsWith "/" secret.path) then
+          [ "path `${secret.path}` is not absolute" ]
+        else
+          [ ]
+      )
+      ++ (
+        if
+          secret.path != null
+          && secret.path != servedPath settings name secret
+          && startsWith (settings.mountPoint + "/") secret.path
+        then
+          [
+            ("path `${secret.path}` is inside the mount point ${settings.mountPoint},"
+              + " which is read-only")
+          ]
+        else
+          [ ]
+      )
+      ++ (
+        if secret.path != null && hasControl secret.path then
+          [ "path has a control character" ]
+        else
+          [ ]
+      )
+      ++ map (
+        unit: "unit `${unit}` is not a service (restartUnits and reloadUnits name services)"
+      ) notService
+      ++ (
+        if secret.neededForUsers && !(isRoot secret.owner) then
+          [
+            ("neededForUsers secrets are decrypted before users exist,"
+              + " so owner must be root, not `${toString secret.owner}`")
+          ]
+        else
+          [ ]
+      )
+      ++ (
+        if secret.neededForUsers && secret.group != null && !(isRoot secret.group) then
+          [
+            ("neededForUsers secrets are decrypted before groups exist,"
+              + " so group must be root, not `${toString secret.group}`")
+          ]
+        else
+          [ ]
+      )
+      ++ (
+        if secret.neededForUsers && units != [ ] then
+          [
+            ("neededForUsers secrets are not served by the daemon,"
+              + " so restartUnits and reloadUnits do not apply")
+          ]
+        else
+          [ ]
+      )
+    );
+
+  # `a` and `a/b` cannot both exist: `a` would be a file and a directory.
+  conflictProblems =
+    secrets:
+    let
+      all' = names secrets;
+      # `a/b/c` lies in the folders `a` and `a/b`.
+      folders =
+        name:
+        let
+          segments = splitOn "/" name;
+          prefix = count: builtins.genList (j: builtins.elemAt segments j) count;
+        in
+        builtins.genList (i: builtins.concatStringsSep "/" (prefix (i + 1))) (length segments - 1);
+    in
+    concatMap (
+      name:
+      map (
+        folder:
+        "services.secretfs.secrets: `${folder}` and `${name}` conflict:"
+        + " `${folder}` would be both a file and a directory"
+      ) (filter (folder: secrets ? ${folder}) (folders name))
+    ) all';
+
+  duplicateLinkProblems =
+    settings:
+    let
+      paths = map (link: link.path) (links settings);
+    in
+    map (path: "services.secretfs.secrets: more than one secret has path `${path}`") (
+      filter (path: length (filter (other: other == path) paths) > 1) (unique paths)
+    );
+
+  problems =
+    settings:
+    let
+      secrets = withDefaults settings.secrets;
+    in
+    concatMap (name: secretProblems settings name secrets.${name}) (names secrets)
+    ++ conflictProblems (servedSecrets settings)
+    ++ conflictProblems (forUsersSecrets settings)
+    ++ duplicateLinkProblems settings
+    ++ (
+      if settings.identityPaths == [ ] then
+        [
+          ("services.secretfs.identityPaths is empty: secretfs needs at least one identity"
+            + " (an age key file or an ssh ed25519 private key) to decrypt secrets")
+        ]
+      else
+        [ ]
+    )
+    ++ (
+      if settings.keepGenerations < minKeepGenerations then
+        [
+          ("services.secretfs.keepGenerations is ${toString settings.keepGenerations},"
+            + " at least ${toString minKeepGenerations} are kept")
+        ]
+      else
+        [ ]
+    )
+    ++ map (
+      option: "services.secretfs.${option} `${toString settings.${option}}` is not an absolute path"
+    ) (
+      filter (option: !(startsWith "/" (toString settings.${option}))) [
+        "mountPoint"
+        "stateDir"
+      ]
+    );
+in
+{
+  inherit
+    forUsersDir
+    toml
+    servedSecrets
+    forUsersSecrets
+    forUsersText
+    servedPath
+    links
+    linksText
+    unitsBySecret
+    unitsJson
+    consumerUnits
+    nameProblem
+    modeProblem
+    problems
+    ;
+}

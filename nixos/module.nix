@@ -1,0 +1,379 @@
+# NixOS module for secretfs: serves age-encrypted secrets at /run/secrets from a FUSE daemon
+# that starts early at boot, and activates the matching generation on every switch or rollback.
+# What is derived from the options (the manifest, the problems, the links, the units to restart)
+# lives in ./manifest.nix, which needs only builtins so that it can be tested without nixpkgs.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkOption types literalExpression;
+
+  cfg = config.services.secretfs;
+  derive = import ./manifest.nix;
+
+  settings = {
+    inherit (cfg)
+      mountPoint
+      stateDir
+      keepGenerations
+      identityPaths
+      secrets
+      ;
+  };
+
+  # Users created by systemd units instead of the `users` activation script.
+  usersFromUnits =
+    (config.systemd.sysusers.enable or false) || (config.services.userborn.enable or false);
+
+  manifestFile = pkgs.writeText "secretfs-manifest.toml" (derive.toml settings);
+  unitsFile = pkgs.writeText "secretfs-units.json" (derive.unitsJson settings);
+  linksFile = pkgs.writeText "secretfs-links" (derive.linksText settings);
+  forUsersFile = pkgs.writeText "secretfs-for-users" (derive.forUsersText settings);
+  identitiesFile = pkgs.writeText "secretfs-identities" (
+    lib.concatMapStrings (path: "${toString path}\n") cfg.identityPaths
+  );
+  hasForUsers = derive.forUsersSecrets settings != { };
+
+  # The links made last time, kept across reboots so that a link to a removed secret goes too.
+  linksRecord = "/var/lib/secretfs-nixos/links";
+
+  switchScript = pkgs.writeShellScript "secretfs-switch" ''
+    export PATH=${
+      lib.makeBinPath [
+        pkgs.coreutils
+        pkgs.gnugrep
+        pkgs.gnused
+        pkgs.jq
+      ]
+    }
+    export SECRETFS=${cfg.package}/bin/secretfs
+    export MANIFEST=${manifestFile}
+    export STATE_DIR=${lib.escapeShellArg cfg.stateDir}
+    export UNITS=${unitsFile}
+    export LINKS=${linksFile}
+    export LINKS_RECORD=${linksRecord}
+    exec ${pkgs.bash}/bin/bash ${./switch.sh}
+  '';
+
+  forUsersScript = pkgs.writeShellScript "secretfs-for-users" ''
+    export PATH=${
+      lib.makeBinPath [
+        pkgs.coreutils
+        pkgs.findutils
+        pkgs.util-linux
+      ]
+    }
+    export SECRETFS=${cfg.package}/bin/secretfs
+    export SECRETS=${forUsersFile}
+    export IDENTITIES=${identitiesFile}
+    export TARGET_DIR=${derive.forUsersDir}
+    exec ${pkgs.bash}/bin/bash ${./for-users.sh}
+  '';
+
+  accountType = types.either types.str types.ints.unsigned;
+
+  secretOptions =
+    { name, config, ... }:
+    {
+      options = {
+        file = mkOption {
+          type = types.nullOr types.path;
+          default = null;
+          example = literalExpression "./secrets/db-password.age";
+          description = ''
+            The age file (binary or armored) holding the secret. A path literal is copied into
+            the Nix store, which is safe: it is encrypted.
+          '';
+        };
+        owner = mkOption {
+          type = accountType;
+          default = "root";
+          example = "postgres";
+          description = "User name or numeric uid that owns the secret.";
+        };
+        group = mkOption {
+          type = types.nullOr accountType;
+          default = null;
+          example = "postgres";
+          description = ''
+            Group name or numeric gid of the secret. `null` means the owner's primary group
+            (root when the owner has no passwd entry).
+          '';
+        };
+        mode = mkOption {
+          type = types.str;
+          default = "0400";
+          example = "0440";
+          description = "Permission bits, 3 or 4 octal digits; only read bits may be set.";
+        };
+        path = mkOption {
+          type = types.str;
+          default =
+            if config.neededForUsers then
+              "${derive.forUsersDir}/${name}"
+            else
+              "${cfg.mountPoint}/${name}";
+          defaultText = literalExpression ''
+            if neededForUsers then "/run/secrets-for-users/<name>" else "''${mountPoint}/<name>"
+          '';
+          example = "/var/lib/grafana/admin-password";
+          description = ''
+            Where services read the secret. By default the place it is served; any other value
+            is a symbolic link to it, made on activation and removed when the secret or the
+            setting goes away. Refer to `config.services.secretfs.secrets.<name>.path` in other
+            options.
+          '';
+        };
+        restartUnits = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "postgresql.service" ];
+          description = ''
+            Services restarted when a switch changes this secret's content, owner, group or
+            mode, after the new generation is served. They are also ordered after
+            `secretfs.service` and want it.
+          '';
+        };
+        reloadUnits = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "nginx.service" ];
+          description = "Like `restartUnits`, but the services are reloaded.";
+        };
+        neededForUsers = mkOption {
+          type = types.bool;
+          default = false;
+          description = ''
+            Decrypt the secret during activation, before users are created, into the root-only
+            in-memory folder `/run/secrets-for-users`, so that
+            `users.users.<name>.hashedPasswordFile` can point at it. Owner and group must be
+            root. Such a secret is not served by the daemon.
+          '';
+        };
+      };
+    };
+
+  ed25519HostKeys = map (key: key.path) (
+    lib.filter (key: key.type == "ed25519") config.services.openssh.hostKeys
+  );
+
+  # Units that consume secrets start only once the mount is live.
+  consumerServices = map (lib.removeSuffix ".service") (derive.consumerUnits settings);
+in
+{
+  options.services.secretfs = {
+    enable = lib.mkEnableOption "secretfs, a read-only FUSE file system of age-encrypted secrets";
+
+    package = mkOption {
+      type = types.package;
+      default =
+        pkgs.secretfs or (pkgs.callPackage ./package.nix {
+          systemdLibs = pkgs.systemdLibs or pkgs.systemd;
+        });
+      defaultText = literalExpression "pkgs.secretfs";
+      description = "The secretfs package.";
+    };
+
+    mountPoint = mkOption {
+      type = types.str;
+      default = "/run/secrets";
+      description = "Where the secrets are mounted.";
+    };
+
+    stateDir = mkOption {
+      type = types.str;
+      default = "/var/lib/secretfs";
+      description = ''
+        Where generations are stored (ciphertext only, root's, mode 0700). Keep it on a file
+        system that survives reboots so that rollbacks work after the age files are gone.
+      '';
+    };
+
+    identityPaths = mkOption {
+      type = types.listOf types.path;
+      default = if config.services.openssh.enable then ed25519HostKeys else [ ];
+      defaultText = literalExpression ''
+        if config.services.openssh.enable then
+          map (key: key.path) (
+            lib.filter (key: key.type == "ed25519") config.services.openssh.hostKeys
+          )
+        else [ ]
+      '';
+      example = [ "/etc/secretfs/key.txt" ];
+      description = ''
+        Identity files tried on every secret: age identity files or OpenSSH ed25519 private
+        keys, owned by root with no access for group or others. Give them as strings: a path
+        literal would copy a private key into the Nix store.
+      '';
+    };
+
+    keepGenerations = mkOption {
+      type = types.ints.unsigned;
+      default = 10;
+      description = "Generations kept after an activation (at least 2).";
+    };
+
+    build = mkOption {
+      type = types.attrsOf types.package;
+      internal = true;
+      readOnly = true;
+      description = ''
+        The files generated from these options (manifest, units, links, forUsers, switch and
+        forUsersScript), for inspection and tests.
+      '';
+    };
+
+    secrets = mkOption {
+      type = types.attrsOf (types.submodule secretOptions);
+      default = { };
+      example = literalExpression ''
+        {
+          "db/password" = {
+            file = ./secrets/db-password.age;
+            owner = "postgres";
+            restartUnits = [ "postgresql.service" ];
+          };
+        }
+      '';
+      description = ''
+        The secrets, by name. A name is a path below the mount point: `db/password` is served
+        as `/run/secrets/db/password`.
+      '';
+    };
+  };
+
+  config = lib.mkIf cfg.enable (
+    lib.mkMerge [
+      {
+        services.secretfs.build = {
+          manifest = manifestFile;
+          units = unitsFile;
+          links = linksFile;
+          forUsers = forUsersFile;
+          switch = switchScript;
+          inherit forUsersScript;
+        };
+
+        assertions = map (message: {
+          assertion = false;
+          inherit message;
+        }) (derive.problems settings);
+
+        environment.systemPackages = [ cfg.package ];
+
+        # /dev/fuse must exist before secretfs.service, which starts before most of sysinit.
+        boot.kernelModules = [ "fuse" ];
+
+        systemd.services.secretfs = {
+          description = "secretfs: age-encrypted secrets at ${cfg.mountPoint}";
+          wantedBy = [ "sysinit.target" ];
+          before = [
+            "sysinit.target"
+            "shutdown.target"
+          ];
+          after = [
+            "local-fs.target"
+            "systemd-modules-load.service"
+            "systemd-sysusers.service"
+            "userborn.service"
+          ];
+          conflicts = [ "shutdown.target" ];
+          # The manifest's store path changes with every secret; restarting the daemon would
+          # unmount everything. A switch runs `secretfs activate` instead (see the activation
+          # script), and a new package takes effect on the next reboot or a manual restart.
+          restartIfChanged = false;
+          unitConfig = {
+            DefaultDependencies = false;
+            RequiresMountsFor = map toString cfg.identityPaths ++ [ cfg.stateDir ];
+          };
+          serviceConfig = {
+            Type = "notify";
+            # A daemon that died leaves a mount that fails every access; detach it first.
+            ExecStartPre = [
+              "-${pkgs.fuse3}/bin/fusermount3 -uz ${lib.escapeShellArg cfg.mountPoint}"
+              "${pkgs.coreutils}/bin/mkdir -p -m 0700 ${lib.escapeShellArg cfg.stateDir}"
+            ];
+            ExecStart = "${cfg.package}/bin/secretfs mount --foreground --manifest ${manifestFile}";
+            Restart = "always";
+            RestartSec = "1s";
+            # No option that gives the unit its own mount namespace (PrivateTmp, ProtectSystem,
+            # ProtectHome, PrivateDevices, PrivateMounts, ...): the mount would never reach the
+            # host. Hardening that stays outside mount namespaces instead:
+            NoNewPrivileges = true;
+            # Mounting needs CAP_SYS_ADMIN; CAP_IPC_LOCK lets every plaintext buffer be locked
+            # in memory however many readers are open.
+            CapabilityBoundingSet = [
+              "CAP_SYS_ADMIN"
+              "CAP_IPC_LOCK"
+            ];
+            DevicePolicy = "closed";
+            DeviceAllow = [ "/dev/fuse rw" ];
+            LimitCORE = 0;
+            LockPersonality = true;
+            MemoryDenyWriteExecute = true;
+            RestrictRealtime = true;
+            RestrictSUIDSGID = true;
+            SystemCallArchitectures = "native";
+            UMask = "0077";
+          };
+        };
+
+        system.activationScripts.secretfs = {
+          deps = [
+            "specialfs"
+            "users"
+            "groups"
+          ];
+          text = "${switchScript}";
+        };
+      }
+
+      {
+        systemd.services = lib.genAttrs consumerServices (_: {
+          after = [ "secretfs.service" ];
+          wants = [ "secretfs.service" ];
+        });
+      }
+
+      (lib.mkIf (hasForUsers && !usersFromUnits) {
+        system.activationScripts.secretfs-for-users = {
+          deps = [ "specialfs" ];
+          text = "${forUsersScript}";
+        };
+        system.activationScripts.users.deps = [ "secretfs-for-users" ];
+      })
+
+      # With systemd-sysusers or userborn, users are created by a unit: decrypt before it.
+      (lib.mkIf (hasForUsers && usersFromUnits) {
+        systemd.services.secretfs-for-users = {
+          description = "secretfs: secrets needed to create users";
+          wantedBy = [ "sysinit.target" ];
+          before = [
+            "systemd-sysusers.service"
+            "userborn.service"
+            "sysinit.target"
+            "shutdown.target"
+          ];
+          after = [ "local-fs.target" ];
+          conflicts = [ "shutdown.target" ];
+          restartTriggers = [
+            forUsersFile
+            identitiesFile
+          ];
+          unitConfig = {
+            DefaultDependencies = false;
+            RequiresMountsFor = map toString cfg.identityPaths;
+          };
+          serviceConfig = {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            ExecStart = "${forUsersScript}";
+          };
+        };
+      })
+    ]
+  );
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Checks the Nix side of secretfs with Nix alone, no nixpkgs and no network:
+#   1. every .nix file parses (nix-instantiate --parse);
+#   2. nixos/manifest.nix, which needs only builtins, passes tests/nix/manifest-test.nix;
+#   3. the activation scripts keep links and queue restarts as they should;
+#   4. the manifest the module writes for a sample configuration passes `secretfs check`, and
+#      the module and `secretfs check` agree on which secret names are refused;
+#   5. with NIXPKGS_LIB set to a nixpkgs `lib` folder, the whole module evaluates, and
+#      docs/nixos.md names every option.
+#
+# Environment: SECRETFS_BINARY (default build/src/cli/secretfs), NIXPKGS_LIB (optional).
+# Exits 77 ("SKIP nix: ...") when nix-instantiate is missing; parts whose tools are missing say
+# "SKIP nix: ..." and the rest still runs.
+set -euo pipefail
+
+if ! command -v nix-instantiate >/dev/null 2>&1; then
+  echo "SKIP nix: nix-instantiate not found (Debian package nix-bin)"
+  exit 77
+fi
+cd "$(dirname "$0")/../.."
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+pass() { echo "ok   nix: $*"; }
+fail() {
+  echo "FAIL nix: $*"
+  failures=$((failures + 1))
+}
+skip() { echo "SKIP nix: $*"; }
+
+# Evaluation only: --readonly-mode keeps the store untouched, and a throwaway store root means
+# neither root nor a Nix daemon is needed.
+export NIX_REMOTE="local?root=$work/nix" XDG_CACHE_HOME="$work/cache"
+nix_eval() { nix-instantiate --readonly-mode --eval --strict --json "$@"; }
+# A field of the JSON object on standard input: strings as they are, the rest as Python prints it.
+json_field() {
+  python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]], end="")' "$1"
+}
+
+check_parse() {
+  local file count=0
+  while IFS= read -r -d '' file; do
+    count=$((count + 1))
+    if ! nix-instantiate --readonly-mode --parse "$file" >/dev/null 2>"$work/parse.log"; then
+      fail "$file does not parse: $(cat "$work/parse.log")"
+    fi
+  done < <(find . -name '*.nix' -not -path './.git/*' -not -path './build*' -print0 | sort -z)
+  pass "$count .nix files parse"
+}
+
+check_manifest_nix() {
+  local result
+  result=$(nix_eval tests/nix/manifest-test.nix)
+  if [[ $result == "[]" ]]; then
+    pass "nixos/manifest.nix: every case of tests/nix/manifest-test.nix"
+  else
+    fail "nixos/manifest.nix: failed cases (got vs want): $result"
+  fi
+}
+
+# ---- 3. activation scripts ------------------------------------------------------------------
+
+run_switch() {
+  env SECRETFS="$work/fake-secretfs" MANIFEST=/dev/null STATE_DIR="$work/switch-state" \
+    UNITS="$work/units.json" LINKS="$1" LINKS_RECORD="$work/record/links" \
+    ACTIVATION_LISTS="$work/lists" "${@:2}" bash nixos/switch.sh
+}
+
+check_links() {
+  local wanted=$work/links-wanted none=$work/links-none target=$work/target
+  printf 'secret\n' >"$target"
+  printf '%s\t%s\n' "$work/a/b/link" "$target" >"$wanted"
+  printf '\n' >"$none"
+  echo '{}' >"$work/units.json"
+
+  run_switch "$wanted" >/dev/null
+  if [[ $(readlink "$work/a/b/link") != "$target" ]]; then
+    fail "switch.sh did not make the link $work/a/b/link"
+    return
+  fi
+  run_switch "$none" >/dev/null
+  if [[ -e $work/a/b/link || -L $work/a/b/link ]]; then
+    fail "switch.sh left a link the configuration no longer wants"
+    return
+  fi
+  # A file that is not a link is never replaced.
+  printf 'mine\n' >"$work/a/b/link"
+  if run_switch "$wanted" >/dev/null 2>&1 || [[ $(cat "$work/a/b/link") != mine ]]; then
+    fail "switch.sh replaced a file that is not a link, or did not report it"
+    return
+  fi
+  pass "switch.sh makes, removes and refuses links as it should"
+}
+
+check_restart_queue() {
+  if ! command -v jq >/dev/null 2>&1; then
+    skip "restart queue of switch.sh (jq not found)"
+    return
+  fi
+  # A stand-in for `secretfs activate --json` that reports two changed secrets.
+  cat >"$work/fake-secretfs" <<'EOF'
+#!/bin/sh
+echo '{"generation":7,"created":true,"served":true,"changed":["a","gone"],"pruned":[]}'
+EOF
+  chmod +x "$work/fake-secretfs"
+  cat >"$work/units.json" <<'EOF'
+{"a":{"restart":["x.service","y.service"],"reload":["z.service"]},
+ "b":{"restart":["never.service"],"reload":[]}}
+EOF
+  rm -rf "$work/lists"
+  run_switch "$work/links-none" NIXOS_ACTION=test >/dev/null
+  local restart reload
+  restart=$(paste -sd ' ' "$work/lists/activation-restart-list")
+  reload=$(paste -sd ' ' "$work/lists/activation-reload-list")
+  if [[ $restart == "x.service y.service" && $reload == "z.service" ]]; then
+    pass "switch.sh queues exactly the units of changed secrets"
+  else
+    fail "switch.sh queued restart [$restart] reload [$reload]," \
+      "want [x.service y.service] [z.service]"
+  fi
+
+  rm -rf "$work/lists"
+  run_switch "$work/links-none" >/dev/null
+  if [[ -e $work/lists ]]; then
+    fail "switch.sh activated or queued units at boot (NIXOS_ACTION unset)"
+  else
+    pass "switch.sh leaves activation to secretfs.service at boot"
+  fi
+}
+
+# ---- 4. the generated manifest against `secretfs check` -------------------------------------
+
+make_age_files() {
+  umask 077
+  age-keygen -o "$work/key.txt" 2>/dev/null
+  local recipient
+  recipient=$(age-keygen -y "$work/key.txt")
+  printf 'one' | age -r "$recipient" -o "$work/one.age"
+  printf 'two' | age -r "$recipient" -a -o "$work/two.age"
+}
+
+check_sample_manifest() {
+  local binary=$1 sample=$work/sample.json
+  nix_eval tests/nix/sample.nix --argstr dir "$work" >"$sample"
+  json_field manifest <"$sample" >"$work/manifest.toml"
+  chmod 600 "$work/manifest.toml"
+  if [[ $(json_field problems <"$sample") != "[]" ]]; then
+    fail "the sample configuration has problems: $(json_field problems <"$sample")"
+  fi
+  if "$binary" check --manifest "$work/manifest.toml" >"$work/check.log" 2>&1; then
+    pass "the sample manifest passes secretfs check ($(tail -n 1 "$work/check.log"))"
+  else
+    fail "secretfs check refuses the sample manifest: $(cat "$work/check.log")"
+  fi
+}
+
+# `name_case count`, or `name_case FIELD INDEX` of sample.json's nameCases (names as JSON).
+name_case() {
+  python3 - "$work/sample.json" "$@" <<'EOF'
+import json, sys
+cases = json.load(open(sys.argv[1]))["nameCases"]
+if sys.argv[2] == "count":
+    print(len(cases))
+else:
+    value = cases[int(sys.argv[3])][sys.argv[2]]
+    sys.stdout.write(json.dumps(value)[:40] if sys.argv[2] == "name" else str(value))
+EOF
+}
+
+check_name_verdicts() {
+  local binary=$1 count i name refused
+  count=$(name_case count)
+  for ((i = 0; i < count; i++)); do
+    name_case manifest "$i" >"$work/name.toml"
+    chmod 600 "$work/name.toml"
+    name=$(name_case name "$i")
+    refused=$(name_case refused "$i")
+    if "$binary" check --manifest "$work/name.toml" >/dev/null 2>&1; then
+      [[ $refused == False ]] || fail "name $name: the module refuses it, secretfs check accepts it"
+    else
+      [[ $refused == True ]] || fail "name $name: the module accepts it, secretfs check refuses it"
+    fi
+  done
+  pass "the module and secretfs check agree on $count secret names"
+}
+
+check_with_binary() {
+  local binary=${SECRETFS_BINARY:-build/src/cli/secretfs}
+  if [[ ! -x $binary ]]; then
+    skip "secretfs check of the generated manifest (no binary at $binary; set SECRETFS_BINARY)"
+    return
+  fi
+  if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; then
+    skip "secretfs check of the generated manifest (age or age-keygen not found)"
+    return
+  fi
+  make_age_files
+  check_sample_manifest "$binary"
+  check_name_verdicts "$binary"
+}
+
+# ---- 5. the whole module against nixpkgs' lib -----------------------------------------------
+
+check_module() {
+  if [[ -z ${NIXPKGS_LIB:-} ]]; then
+    skip "evaluation of nixos/module.nix against nixpkgs lib" \
+      "(set NIXPKGS_LIB to a nixpkgs lib folder)"
+    return
+  fi
+  local result=$work/module.json option
+  nix_eval tests/nix/module-eval.nix --arg libPath "$(realpath "$NIXPKGS_LIB")" >"$result"
+  if [[ $(json_field failures <"$result") == "[]" ]]; then
+    pass "nixos/module.nix evaluates against $NIXPKGS_LIB; every case of module-eval.nix"
+  else
+    fail "nixos/module.nix: failed cases: $(python3 -m json.tool <"$result")"
+  fi
+  local missing=0
+  while IFS= read -r option; do
+    if ! grep -qF "\`${option#services.secretfs.}\`" docs/nixos.md; then
+      fail "docs/nixos.md does not describe $option"
+      missing=1
+    fi
+  done < <(json_field options <"$result" | python3 -c 'import ast, sys; print(*ast.literal_eval(sys.stdin.read()), sep="\n")')
+  ((missing)) || pass "docs/nixos.md names every option"
+}
+
+check_parse
+check_manifest_nix
+check_links
+check_restart_queue
+check_with_binary
+check_module
+
+if ((failures > 0)); then
+  echo "nix: $failures failed"
+  exit 1
+fi

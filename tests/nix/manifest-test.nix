@@ -1,0 +1,272 @@
+# Tests of nixos/manifest.nix with builtins only. Evaluates to the list of failures (empty when
+# every case passes): `nix-instantiate --eval --strict --json tests/nix/manifest-test.nix`.
+let
+  derive = import ../../nixos/manifest.nix;
+
+  # Characters Nix string literals cannot spell.
+  char = code: builtins.fromJSON ''"\u${code}"'';
+
+  base = {
+    mountPoint = "/run/secrets";
+    stateDir = "/var/lib/secretfs";
+    keepGenerations = 10;
+    identityPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+    secrets = { };
+  };
+  with' = secrets: base // { inherit secrets; };
+
+  sample = with' {
+    "db/password" = {
+      file = "/srv/db.age";
+      owner = "postgres";
+      group = 70;
+      mode = "0440";
+      restartUnits = [ "postgresql" ];
+      reloadUnits = [ "nginx.service" ];
+    };
+    api = {
+      file = "/srv/api.age";
+      path = "/etc/api/token";
+    };
+    root-password = {
+      file = "/srv/root.age";
+      neededForUsers = true;
+    };
+  };
+
+  # Each case: the value computed and the value wanted.
+  cases = {
+    tomlOfSample = {
+      got = derive.toml sample;
+      want = ''
+        # Written by the secretfs NixOS module from services.secretfs.
+        mount_point = "/run/secrets"
+        state_dir = "/var/lib/secretfs"
+        keep_generations = 10
+        identities = ["/etc/ssh/ssh_host_ed25519_key"]
+
+        [secrets."api"]
+        file = "/srv/api.age"
+        owner = "root"
+        mode = "0400"
+
+        [secrets."db/password"]
+        file = "/srv/db.age"
+        owner = "postgres"
+        group = 70
+        mode = "0440"
+      '';
+    };
+
+    tomlQuotesStrings = {
+      got = derive.toml (with' {
+        "q\"uote\\d" = {
+          file = "/srv/a b${char "007f"}.age";
+        };
+      });
+      want = ''
+        # Written by the secretfs NixOS module from services.secretfs.
+        mount_point = "/run/secrets"
+        state_dir = "/var/lib/secretfs"
+        keep_generations = 10
+        identities = ["/etc/ssh/ssh_host_ed25519_key"]
+
+        [secrets."q\"uote\\d"]
+        file = "/srv/a b\u007f.age"
+        owner = "root"
+        mode = "0400"
+      '';
+    };
+
+    sampleHasNoProblems = {
+      got = derive.problems sample;
+      want = [ ];
+    };
+
+    unitsOfSample = {
+      got = derive.unitsBySecret sample;
+      want = {
+        api = {
+          restart = [ ];
+          reload = [ ];
+        };
+        "db/password" = {
+          restart = [ "postgresql.service" ];
+          reload = [ "nginx.service" ];
+        };
+      };
+    };
+
+    consumerUnitsOfSample = {
+      got = derive.consumerUnits sample;
+      want = [
+        "nginx.service"
+        "postgresql.service"
+      ];
+    };
+
+    linksOfSample = {
+      got = derive.linksText sample;
+      want = "/etc/api/token\t/run/secrets/api\n";
+    };
+
+    linkOnlyWhenPathDiffers = {
+      got = derive.links (with' {
+        a = {
+          file = "/a";
+          path = "/run/secrets/a";
+        };
+      });
+      want = [ ];
+    };
+
+    forUsersOfSample = {
+      got = derive.forUsersText sample;
+      want = "root-password\t/srv/root.age\t0400\n";
+    };
+
+    forUsersPath = {
+      got = derive.servedPath sample "root-password" {
+        neededForUsers = true;
+      };
+      want = "/run/secrets-for-users/root-password";
+    };
+
+    goodNames = {
+      got = map derive.nameProblem [
+        "a"
+        "db/password"
+        "a.b/c..d/.e"
+        "é/ü"
+        "x${builtins.substring 0 254 (builtins.concatStringsSep "" (builtins.genList (_: "y") 254))}"
+      ];
+      want = [
+        null
+        null
+        null
+        null
+        null
+      ];
+    };
+
+    badNames = {
+      got = map derive.nameProblem [
+        ""
+        "/abs"
+        "dir/"
+        "a//b"
+        "a/./b"
+        "../up"
+        "tab${char "0009"}"
+        "del${char "007f"}"
+        "c1${char "0085"}"
+        (builtins.concatStringsSep "" (builtins.genList (_: "y") 256))
+      ];
+      want = [
+        "name is empty"
+        "name is absolute (starts with `/`)"
+        "name ends with `/`"
+        "name has an empty segment (`//`)"
+        "name has a `.` segment"
+        "name has a `..` segment"
+        "name has a control character"
+        "name has a control character"
+        "name has a control character"
+        "name has a segment of 256 bytes, longer than 255"
+      ];
+    };
+
+    modes = {
+      got = map derive.modeProblem [
+        "0400"
+        "400"
+        "0440"
+        "0444"
+        "0040"
+        "0600"
+        "0500"
+        "4400"
+        "1444"
+        "40"
+        "04000"
+        "0408"
+      ];
+      want = [
+        null
+        null
+        null
+        null
+        null
+        "mode `0600` grants more than read (write, execute, setuid, setgid and sticky are refused)"
+        "mode `0500` grants more than read (write, execute, setuid, setgid and sticky are refused)"
+        "mode `4400` grants more than read (write, execute, setuid, setgid and sticky are refused)"
+        "mode `1444` grants more than read (write, execute, setuid, setgid and sticky are refused)"
+        "mode `40` is not 3 or 4 octal digits"
+        "mode `04000` is not 3 or 4 octal digits"
+        "mode `0408` is not 3 or 4 octal digits"
+      ];
+    };
+
+    problemsOfABadConfiguration = {
+      got = derive.problems (
+        base
+        // {
+          identityPaths = [ ];
+          keepGenerations = 1;
+          stateDir = "relative";
+          secrets = {
+            a.file = "/a";
+            "a/b" = {
+              file = "/b";
+              mode = "0644";
+            };
+            "../x" = { };
+            inside = {
+              file = "/c";
+              path = "/run/secrets/elsewhere";
+            };
+            twin = {
+              file = "/d";
+              path = "/run/secrets/elsewhere";
+            };
+            sock = {
+              file = "/e";
+              restartUnits = [ "web.socket" ];
+            };
+            pw = {
+              file = "/p";
+              neededForUsers = true;
+              owner = "alice";
+              group = "users";
+              restartUnits = [ "x" ];
+            };
+          };
+        }
+      );
+      want = [
+        "services.secretfs.secrets.\"../x\": name has a `..` segment; secretfs would refuse it"
+        "services.secretfs.secrets.\"../x\": no `file` is set (the age file to serve)"
+        "services.secretfs.secrets.\"a/b\": mode `0644` grants more than read (write, execute, setuid, setgid and sticky are refused)"
+        "services.secretfs.secrets.\"inside\": path `/run/secrets/elsewhere` is inside the mount point /run/secrets, which is read-only"
+        "services.secretfs.secrets.\"pw\": neededForUsers secrets are decrypted before users exist, so owner must be root, not `alice`"
+        "services.secretfs.secrets.\"pw\": neededForUsers secrets are decrypted before groups exist, so group must be root, not `users`"
+        "services.secretfs.secrets.\"pw\": neededForUsers secrets are not served by the daemon, so restartUnits and reloadUnits do not apply"
+        "services.secretfs.secrets.\"sock\": unit `web.socket` is not a service (restartUnits and reloadUnits name services)"
+        "services.secretfs.secrets.\"twin\": path `/run/secrets/elsewhere` is inside the mount point /run/secrets, which is read-only"
+        "services.secretfs.secrets: `a` and `a/b` conflict: `a` would be both a file and a directory"
+        "services.secretfs.secrets: more than one secret has path `/run/secrets/elsewhere`"
+        "services.secretfs.identityPaths is empty: secretfs needs at least one identity (an age key file or an ssh ed25519 private key) to decrypt secrets"
+        "services.secretfs.keepGenerations is 1, at least 2 are kept"
+        "services.secretfs.stateDir `relative` is not an absolute path"
+      ];
+    };
+  };
+
+  failures = builtins.filter (name: cases.${name}.got != cases.${name}.want) (
+    builtins.attrNames cases
+  );
+in
+map (name: {
+  case = name;
+  inherit (cases.${name}) got want;
+}) failures

@@ -1,0 +1,351 @@
+# Evaluates nixos/module.nix with the real nixpkgs `lib` and stand-ins for the few NixOS options
+# and packages it touches. Evaluates to { failures = [...]; options = [...]; }: the failed cases
+# and every option name, for tests/nix/check.sh.
+{ libPath }:
+let
+  lib = import libPath;
+  inherit (lib) types mkOption;
+  derive = import ../../nixos/manifest.nix;
+
+  # Packages are only interpolated into scripts and unit lines; a store-like path is enough.
+  fakePackage = name: {
+    inherit name;
+    outPath = "/nix/store/00000000000000000000000000000000-${name}";
+  };
+  # The text of a written file stays readable for the cases below.
+  fakeFile = name: text: fakePackage name // { inherit text; };
+  pkgs = {
+    writeText = fakeFile;
+    writeShellScript = fakeFile;
+    secretfs = fakePackage "secretfs";
+    callPackage = _: _: fakePackage "secretfs-built";
+  }
+  // lib.genAttrs [
+    "bash"
+    "coreutils"
+    "findutils"
+    "fuse3"
+    "gnugrep"
+    "gnused"
+    "jq"
+    "util-linux"
+  ] fakePackage;
+
+  # The NixOS options the module reads or sets, declared as NixOS declares them (in short).
+  unitOptions = {
+    freeformType = types.attrsOf types.anything;
+    options = lib.genAttrs [ "after" "before" "wants" "wantedBy" "conflicts" "restartTriggers" ] (
+      _:
+      mkOption {
+        type = types.listOf types.anything;
+        default = [ ];
+      }
+    );
+  };
+  nixosStandIns = {
+    options = {
+      assertions = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      environment.systemPackages = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      boot.kernelModules = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+      };
+      systemd.services = mkOption {
+        type = types.attrsOf (types.submodule unitOptions);
+        default = { };
+      };
+      systemd.sysusers.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      system.activationScripts = mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options.deps = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+            };
+            options.text = mkOption {
+              type = types.str;
+              default = "";
+            };
+          }
+        );
+        default = { };
+      };
+      services.openssh = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        hostKeys = mkOption {
+          type = types.listOf types.attrs;
+          default = [
+            {
+              type = "rsa";
+              path = "/etc/ssh/ssh_host_rsa_key";
+            }
+            {
+              type = "ed25519";
+              path = "/etc/ssh/ssh_host_ed25519_key";
+            }
+          ];
+        };
+      };
+    };
+  };
+
+  evaluate =
+    configuration:
+    lib.evalModules {
+      modules = [
+        ../../nixos/module.nix
+        nixosStandIns
+        { _module.args.pkgs = pkgs; }
+        configuration
+      ];
+    };
+
+  goodSecrets = {
+    "db/password" = {
+      file = "/srv/db.age";
+      owner = "postgres";
+      restartUnits = [ "postgresql.service" ];
+    };
+    api = {
+      file = "/srv/api.age";
+      path = "/etc/api/token";
+      reloadUnits = [ "nginx" ];
+    };
+    root-password = {
+      file = "/srv/root.age";
+      neededForUsers = true;
+    };
+  };
+
+  good = evaluate {
+    services.openssh.enable = true;
+    services.secretfs = {
+      enable = true;
+      secrets = goodSecrets;
+    };
+    systemd.services.postgresql.after = [ "network.target" ];
+  };
+  cfg = good.config;
+  unit = cfg.systemd.services.secretfs;
+  built = cfg.services.secretfs.build;
+  failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+
+  withSysusers = evaluate {
+    services.openssh.enable = true;
+    systemd.sysusers.enable = true;
+    services.secretfs = {
+      enable = true;
+      secrets = goodSecrets;
+    };
+  };
+
+  bad = evaluate {
+    services.secretfs = {
+      enable = true;
+      secrets = {
+        "/etc/shadow".file = "/srv/x.age";
+        pw = {
+          file = "/srv/pw.age";
+          neededForUsers = true;
+          owner = "alice";
+        };
+        nofile = { };
+      };
+    };
+  };
+
+  disabled = evaluate { };
+
+  # Options that give a unit its own mount namespace, where the mount would never reach the host.
+  namespaceOptions = [
+    "PrivateTmp"
+    "PrivateMounts"
+    "PrivateDevices"
+    "ProtectSystem"
+    "ProtectHome"
+    "ProtectKernelTunables"
+    "ProtectKernelModules"
+    "ProtectKernelLogs"
+    "ProtectControlGroups"
+    "ReadOnlyPaths"
+    "ReadWritePaths"
+    "InaccessiblePaths"
+    "TemporaryFileSystem"
+    "BindPaths"
+    "BindReadOnlyPaths"
+    "RootDirectory"
+  ];
+
+  cases = {
+    goodConfigurationPassesAssertions = {
+      got = failedAssertions cfg;
+      want = [ ];
+    };
+    identityPathsDefaultToEd25519HostKeys = {
+      got = cfg.services.secretfs.identityPaths;
+      want = [ "/etc/ssh/ssh_host_ed25519_key" ];
+    };
+    secretPathDefaults = {
+      got = lib.mapAttrs (_: s: s.path) cfg.services.secretfs.secrets;
+      want = {
+        "db/password" = "/run/secrets/db/password";
+        api = "/etc/api/token";
+        root-password = "/run/secrets-for-users/root-password";
+      };
+    };
+    manifestIsWhatManifestNixWrites = {
+      got = built.manifest.text;
+      want = derive.toml cfg.services.secretfs;
+    };
+    unitIsEarlyAndNotified = {
+      got = {
+        inherit (unit.serviceConfig) Type Restart LimitCORE NoNewPrivileges DeviceAllow;
+        inherit (unit.unitConfig) DefaultDependencies RequiresMountsFor;
+        inherit (unit) wantedBy before conflicts restartIfChanged;
+        startPre = builtins.head unit.serviceConfig.ExecStartPre;
+        start = unit.serviceConfig.ExecStart;
+        localFs = lib.elem "local-fs.target" unit.after;
+      };
+      want = {
+        Type = "notify";
+        Restart = "always";
+        LimitCORE = 0;
+        NoNewPrivileges = true;
+        DeviceAllow = [ "/dev/fuse rw" ];
+        DefaultDependencies = false;
+        RequiresMountsFor = [
+          "/etc/ssh/ssh_host_ed25519_key"
+          "/var/lib/secretfs"
+        ];
+        wantedBy = [ "sysinit.target" ];
+        before = [
+          "sysinit.target"
+          "shutdown.target"
+        ];
+        conflicts = [ "shutdown.target" ];
+        restartIfChanged = false;
+        startPre = "-/nix/store/00000000000000000000000000000000-fuse3/bin/fusermount3 -uz /run/secrets";
+        start = "/nix/store/00000000000000000000000000000000-secretfs/bin/secretfs mount --foreground --manifest /nix/store/00000000000000000000000000000000-secretfs-manifest.toml";
+        localFs = true;
+      };
+    };
+    noMountNamespace = {
+      got = lib.filter (option: unit.serviceConfig ? ${option}) namespaceOptions;
+      want = [ ];
+    };
+    consumersOrderedAfterTheDaemon = {
+      got = {
+        postgresql = {
+          after = lib.sort lib.lessThan cfg.systemd.services.postgresql.after;
+          inherit (cfg.systemd.services.postgresql) wants;
+        };
+        nginx = {
+          inherit (cfg.systemd.services.nginx) after wants;
+        };
+      };
+      want = {
+        postgresql = {
+          after = [
+            "network.target"
+            "secretfs.service"
+          ];
+          wants = [ "secretfs.service" ];
+        };
+        nginx = {
+          after = [ "secretfs.service" ];
+          wants = [ "secretfs.service" ];
+        };
+      };
+    };
+    activationRunsAfterUsersAndBeforeThem = {
+      got = {
+        secretfs = cfg.system.activationScripts.secretfs.deps;
+        forUsers = cfg.system.activationScripts.secretfs-for-users.deps;
+        users = cfg.system.activationScripts.users.deps;
+      };
+      want = {
+        secretfs = [
+          "specialfs"
+          "users"
+          "groups"
+        ];
+        forUsers = [ "specialfs" ];
+        users = [ "secretfs-for-users" ];
+      };
+    };
+    writtenFiles = {
+      got = map (name: built.${name}.text) [
+        "units"
+        "links"
+        "forUsers"
+      ];
+      want = [
+        (derive.unitsJson cfg.services.secretfs)
+        "/etc/api/token\t/run/secrets/api\n"
+        "root-password\t/srv/root.age\t0400\n"
+      ];
+    };
+    sysusersDecryptsInAUnit = {
+      got = {
+        activation = withSysusers.config.system.activationScripts ? secretfs-for-users;
+        inherit (withSysusers.config.systemd.services.secretfs-for-users) before;
+        type = withSysusers.config.systemd.services.secretfs-for-users.serviceConfig.Type;
+      };
+      want = {
+        activation = false;
+        before = [
+          "systemd-sysusers.service"
+          "userborn.service"
+          "sysinit.target"
+          "shutdown.target"
+        ];
+        type = "oneshot";
+      };
+    };
+    badConfigurationIsRefused = {
+      got = failedAssertions bad.config;
+      want = [
+        "services.secretfs.secrets.\"/etc/shadow\": name is absolute (starts with `/`); secretfs would refuse it"
+        "services.secretfs.secrets.\"nofile\": no `file` is set (the age file to serve)"
+        "services.secretfs.secrets.\"pw\": neededForUsers secrets are decrypted before users exist, so owner must be root, not `alice`"
+        "services.secretfs.identityPaths is empty: secretfs needs at least one identity (an age key file or an ssh ed25519 private key) to decrypt secrets"
+      ];
+    };
+    disabledDoesNothing = {
+      got = {
+        services = disabled.config.systemd.services;
+        activation = disabled.config.system.activationScripts;
+        assertions = disabled.config.assertions;
+      };
+      want = {
+        services = { };
+        activation = { };
+        assertions = [ ];
+      };
+    };
+  };
+
+in
+{
+  failures = lib.mapAttrsToList (case: value: { inherit case; inherit (value) got want; }) (
+    lib.filterAttrs (_: value: value.got != value.want) cases
+  );
+  # What docs/nixos.md must describe: every option users set.
+  options = map (option: option.name) (
+    lib.filter (option: !option.internal && !(lib.hasInfix "._module." option.name)) (
+      lib.optionAttrSetToDocList good.options.services.secretfs
+    )
+  );
+}
