@@ -19,5 +19,13 @@ void add_activate(CLI::App& app, Command& selected);
 void add_rollback(CLI::App& app, Command& selected);
 void add_generations(CLI::App& app, Command& selected);
 void add_status(CLI::App& app, Command& selected);
+void add_edit(CLI::App& app, Command& selected);
+void add_view(CLI::App& app, Command& selected);
+void add_rekey(CLI::App& app, Command& selected);
+void add_rotate(CLI::App& app, Command& selected);
+void add_completions(CLI::App& app, Command& selected);
+
+// Gives every subcommand that has none an example at the end of its --help.
+void add_examples(CLI::App& app);
 
 }  // namespace secretfs::cli

@@ -6,6 +6,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/io.hpp"
+#include "rules/rules.hpp"
+#include "rules/sealing.hpp"
 #include "secretfs/age/age.hpp"
 #include "secretfs/age/key_files.hpp"
 #include "secretfs/age/x25519.hpp"
@@ -79,6 +81,7 @@ struct EncryptOptions {
   bool armor = false;
   std::optional<std::string> output;
   std::optional<std::string> input;
+  std::optional<std::string> rules;
 };
 
 age::Recipients gather_recipients(const EncryptOptions& options) {
@@ -94,14 +97,36 @@ age::Recipients gather_recipients(const EncryptOptions& options) {
     }
   }
   if (recipients.empty()) {
-    throw Failure("no recipients: give at least one -r RECIPIENT or -R FILE");
+    throw Failure(
+        "no recipients: give at least one -r RECIPIENT or -R FILE, or -o FILE for the "
+        "recipients.toml rule that matches FILE");
   }
   return recipients;
+}
+
+bool writes_to_file(const std::optional<std::string>& output) {
+  return output && !output->empty() && *output != "-";
+}
+
+// Without -r or -R, the rule in recipients.toml that matches the output file decides, as for
+// edit and rotate; the file then carries the recipients record that rekey checks.
+int encrypt_by_rule(const EncryptOptions& options) {
+  const auto rules = rules::rules_for_file(*options.output, options.rules);
+  const auto recipients = rules.recipients_of(rules.rule_for(*options.output));
+  const SecretBytes plaintext = read_input(options.input);
+  write_output(options.output,
+               rules::seal(plaintext.span(), recipients,
+                           options.armor ? age::Output::armored : age::Output::binary));
+  return 0;
 }
 
 int encrypt(const EncryptOptions& options) {
   if (!options.armor && output_is_terminal(options.output)) {
     throw Failure("refusing to write binary age data to a terminal; use -a or -o FILE");
+  }
+  if (options.recipients.empty() && options.recipient_files.empty() &&
+      writes_to_file(options.output)) {
+    return encrypt_by_rule(options);
   }
   const auto recipients = gather_recipients(options);
   const SecretBytes plaintext = read_input(options.input);
@@ -165,6 +190,9 @@ void add_encrypt(CLI::App& app, Command& selected) {
   command->add_flag("-a,--armor", options->armor, "Write PEM-style ASCII armor");
   command->add_option("-o,--output", options->output, "Output file (default: standard output)");
   command->add_option("input", options->input, "Input file (default: standard input)");
+  command->add_option("--rules", options->rules,
+                      "Without -r/-R: the rules file (default: the nearest recipients.toml "
+                      "above the output file)");
   command->callback([&selected, options] { selected = [options] { return encrypt(*options); }; });
 }
 

@@ -31,6 +31,12 @@ int main(int argc, char** argv) {
   secretfs::cli::add_rollback(app, selected);
   secretfs::cli::add_generations(app, selected);
   secretfs::cli::add_status(app, selected);
+  secretfs::cli::add_edit(app, selected);
+  secretfs::cli::add_view(app, selected);
+  secretfs::cli::add_rekey(app, selected);
+  secretfs::cli::add_rotate(app, selected);
+  secretfs::cli::add_completions(app, selected);
+  secretfs::cli::add_examples(app);
 
   try {
     app.parse(argc, argv);

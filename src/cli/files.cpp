@@ -1,0 +1,466 @@
+// edit, view, rekey and rotate: managing the age files of a secrets repository, with the
+// recipients of each file taken from the nearest recipients.toml.
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "cli/identities.hpp"
+#include "cli/io.hpp"
+#include "cli/scratch.hpp"
+#include "rules/rules.hpp"
+#include "rules/sealing.hpp"
+#include "secretfs/age/armor.hpp"
+#include "secretfs/manifest.hpp"
+
+namespace secretfs::cli {
+
+namespace {
+
+constexpr const char* kEditorVariable = "EDITOR";
+constexpr const char* kDefaultEditor = "vi";
+constexpr std::string_view kAgeSuffix = ".age";
+constexpr const char* kUnnamedScratch = "secret";
+constexpr mode_t kNewFileMode = 0600;
+constexpr mode_t kPermissionBits = 07777;
+constexpr std::size_t kDefaultLength = 32;
+constexpr std::size_t kMaxLength = 4096;
+constexpr const char* kDefaultCharset = "A-Za-z0-9";
+
+// ---- shared steps --------------------------------------------------------------------------
+
+std::vector<std::string> recipients_for(const std::filesystem::path& file,
+                                        const rules::Rules& rules) {
+  return rules.recipients_of(rules.rule_for(file));
+}
+
+// Names the file in front of an age failure: "db.age: no match: …".
+[[noreturn]] void fail_decrypt(const std::filesystem::path& file, const age::Error& error) {
+  throw Failure(file.string() + ": " + std::string(age::to_string(error.kind())) + ": " +
+                error.what());
+}
+
+rules::OpenedFile open_file(const std::filesystem::path& file, const age::Identities& identities,
+                            const std::vector<std::string>& recipients) {
+  try {
+    return rules::open_sealed(age::read_file(file), age::pointers(identities), recipients);
+  } catch (const age::Error& error) {
+    fail_decrypt(file, error);
+  }
+}
+
+mode_t mode_or_default(const std::filesystem::path& file) {
+  struct stat status {};
+  return ::stat(file.c_str(), &status) == 0 ? (status.st_mode & kPermissionBits) : kNewFileMode;
+}
+
+void write_fd(int fd, std::span<const std::uint8_t> bytes, const std::string& name) {
+  while (!bytes.empty()) {
+    const ssize_t wrote = ::write(fd, bytes.data(), bytes.size());
+    if (wrote < 0 && errno == EINTR) {
+      continue;
+    }
+    if (wrote < 0) {
+      throw Failure(name + ": write: " + std::strerror(errno));
+    }
+    bytes = bytes.subspan(static_cast<std::size_t>(wrote));
+  }
+}
+
+// Readers (git, a running `secretfs activate`) see the old file or the new one, never half of
+// one: a temporary file beside it, synced, then renamed over it. It holds ciphertext only.
+void replace_file(const std::filesystem::path& file, std::span<const std::uint8_t> bytes) {
+  const mode_t mode = mode_or_default(file);
+  const auto folder = std::filesystem::absolute(file).parent_path();
+  std::string temporary = (folder / ("." + file.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkstemp(temporary.data());
+  if (fd < 0) {
+    throw Failure(temporary + ": " + std::strerror(errno));
+  }
+  try {
+    write_fd(fd, bytes, temporary);
+    if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
+      throw Failure(temporary + ": " + std::strerror(errno));
+    }
+  } catch (...) {
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (::rename(temporary.c_str(), file.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temporary.c_str());
+    throw Failure(file.string() + ": rename: " + std::strerror(error));
+  }
+  const int folder_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (folder_fd >= 0) {
+    ::fsync(folder_fd);
+    ::close(folder_fd);
+  }
+}
+
+std::string recipients_phrase(std::size_t count) {
+  return std::to_string(count) + (count == 1 ? " recipient" : " recipients");
+}
+
+bool same_bytes(const SecretBytes& a, const SecretBytes& b) {
+  return a.size() == b.size() && (a.empty() || sodium_memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+// ---- edit ----------------------------------------------------------------------------------
+
+struct EditOptions {
+  std::string file;
+  std::vector<std::string> identities;
+  std::optional<std::string> rules;
+};
+
+// The editor sees the secret's own name without ".age", so that it can pick a syntax.
+std::string scratch_name(const std::filesystem::path& file) {
+  std::string name = file.filename().string();
+  if (name.ends_with(kAgeSuffix)) {
+    name.resize(name.size() - kAgeSuffix.size());
+  }
+  return name.empty() ? kUnnamedScratch : name;
+}
+
+std::string editor_command() {
+  const char* editor = std::getenv(kEditorVariable);
+  return editor != nullptr && *editor ? editor : kDefaultEditor;
+}
+
+int edit(const EditOptions& options) {
+  const std::filesystem::path file = options.file;
+  const auto recipients = recipients_for(file, rules::rules_for_file(file, options.rules));
+  SecretBytes original;
+  auto output = age::Output::binary;
+  const bool exists = std::filesystem::exists(file);
+  if (exists) {
+    auto opened = open_file(file, caller_identities(options.identities), recipients);
+    original = std::move(opened.plaintext);
+    output = opened.output;
+  }
+
+  SecretBytes edited;
+  {
+    const ScratchFile scratch(scratch_name(file), original.span());
+    const std::string editor = editor_command();
+    if (const int status = scratch.edit(editor); status != 0) {
+      throw Failure("editor `" + editor + "` exited with status " + std::to_string(status) + "; " +
+                    file.string() + (exists ? " is unchanged" : " was not created"));
+    }
+    edited = scratch.read();
+  }
+
+  if (same_bytes(original, edited)) {
+    std::fprintf(stderr, "%s: %s\n", file.c_str(),
+                 exists ? "unchanged" : "not created (the new file was left empty)");
+    return 0;
+  }
+  replace_file(file, rules::seal(edited.span(), recipients, output));
+  std::fprintf(stderr, "%s: encrypted to %s\n", file.c_str(),
+               recipients_phrase(recipients.size()).c_str());
+  return 0;
+}
+
+// ---- view ----------------------------------------------------------------------------------
+
+struct ViewOptions {
+  std::string file;
+  std::vector<std::string> identities;
+  bool binary = false;
+};
+
+// Control characters other than tab and line ends can drive a terminal (escape sequences), so
+// content holding them counts as binary.
+bool looks_binary(const SecretBytes& plaintext) {
+  for (const std::uint8_t byte : plaintext.span()) {
+    const bool control = byte < 0x20 || byte == 0x7f;
+    if (control && byte != '\t' && byte != '\n' && byte != '\r') {
+      return true;
+    }
+  }
+  return false;
+}
+
+int view(const ViewOptions& options) {
+  const auto identities = caller_identities(options.identities);
+  SecretBytes plaintext;
+  try {
+    plaintext = age::decrypt(age::read_file(options.file), age::pointers(identities));
+  } catch (const age::Error& error) {
+    fail_decrypt(options.file, error);
+  }
+  if (!options.binary && output_is_terminal(std::nullopt) && looks_binary(plaintext)) {
+    throw Failure(options.file +
+                  ": holds binary content; refusing to write it to a terminal (use --binary, "
+                  "or redirect the output)");
+  }
+  write_output(std::nullopt, plaintext.span());
+  return 0;
+}
+
+// ---- rekey ---------------------------------------------------------------------------------
+
+struct RekeyOptions {
+  std::vector<std::string> files;
+  std::vector<std::string> identities;
+  std::optional<std::string> rules;
+};
+
+struct Planned {
+  std::filesystem::path file;
+  std::vector<std::string> recipients;
+  rules::OpenedFile opened;
+};
+
+std::vector<std::filesystem::path> files_to_rekey(const RekeyOptions& options) {
+  if (!options.files.empty()) {
+    return {options.files.begin(), options.files.end()};
+  }
+  std::optional<std::filesystem::path> rules_path = options.rules;
+  if (!rules_path) {
+    rules_path = rules::find_rules_file(std::filesystem::current_path());
+  }
+  if (!rules_path) {
+    throw Failure("no " + std::string(rules::kRulesFileName) +
+                  " here or above; give --rules FILE or the files to rekey");
+  }
+  return rules::Rules::load(*rules_path).matching_files();
+}
+
+Planned plan(const std::filesystem::path& file, const RekeyOptions& options,
+             const age::Identities& identities) {
+  const auto rules = rules::rules_for_file(file, options.rules);
+  auto recipients = recipients_for(file, rules);
+  auto opened = open_file(file, identities, recipients);
+  return Planned{file, std::move(recipients), std::move(opened)};
+}
+
+// Every file is decrypted before any is written: one file nobody here can open stops the whole
+// run, so a half-rekeyed repository never happens because of a missing key.
+int rekey(const RekeyOptions& options) {
+  const auto files = files_to_rekey(options);
+  const auto identities = caller_identities(options.identities);
+  std::vector<Planned> plans;
+  std::vector<std::string> problems;
+  for (const auto& file : files) {
+    try {
+      plans.push_back(plan(file, options, identities));
+    } catch (const std::runtime_error& error) {
+      problems.emplace_back(error.what());
+    }
+  }
+  if (!problems.empty()) {
+    for (const auto& problem : problems) {
+      std::fprintf(stderr, "error: %s\n", problem.c_str());
+    }
+    throw Failure(std::to_string(problems.size()) + " of " + std::to_string(files.size()) +
+                  " files cannot be rekeyed; nothing was rewritten");
+  }
+
+  std::size_t rewritten = 0;
+  for (const auto& planned : plans) {
+    if (planned.opened.recipients == rules::RecipientsState::match) {
+      std::printf("unchanged %s\n", planned.file.c_str());
+      continue;
+    }
+    replace_file(planned.file, rules::seal(planned.opened.plaintext.span(), planned.recipients,
+                                           planned.opened.output));
+    std::printf("rekeyed   %s (%s)\n", planned.file.c_str(),
+                recipients_phrase(planned.recipients.size()).c_str());
+    ++rewritten;
+  }
+  std::printf("%zu files: %zu rekeyed, %zu unchanged\n", plans.size(), rewritten,
+              plans.size() - rewritten);
+  return 0;
+}
+
+// ---- rotate --------------------------------------------------------------------------------
+
+struct RotateOptions {
+  std::string file;
+  bool generate = false;
+  std::size_t length = kDefaultLength;
+  std::string charset = kDefaultCharset;
+  std::optional<std::string> rules;
+  std::optional<std::string> manifest;
+};
+
+// "A-Za-z0-9_" -> the 63 characters; a '-' first or last stands for itself.
+std::string expand_charset(const std::string& spec) {
+  std::string characters;
+  for (std::size_t i = 0; i < spec.size(); ++i) {
+    if (i + 2 < spec.size() && spec[i + 1] == '-') {
+      if (spec[i] > spec[i + 2]) {
+        throw Failure("--charset: range " + spec.substr(i, 3) + " runs backwards");
+      }
+      for (char c = spec[i]; c <= spec[i + 2]; ++c) {
+        characters += c;
+      }
+      i += 2;
+    } else {
+      characters += spec[i];
+    }
+  }
+  return characters;
+}
+
+// Each character must appear once and be printable ASCII: a repeated one would be drawn more
+// often than the others, and a control character could not be typed back.
+std::string checked_charset(const std::string& spec) {
+  const std::string characters = expand_charset(spec);
+  std::set<char> seen;
+  for (const char c : characters) {
+    if (c < '!' || c > '~') {
+      throw Failure("--charset: only printable ASCII characters other than space are allowed");
+    }
+    if (!seen.insert(c).second) {
+      throw Failure(std::string("--charset: `") + c + "` appears more than once");
+    }
+  }
+  if (characters.size() < 2) {
+    throw Failure("--charset: needs at least 2 characters");
+  }
+  return characters;
+}
+
+// randombytes_uniform draws without modulo bias, so every character is equally likely.
+SecretBytes generate_value(std::size_t length, const std::string& charset) {
+  if (length == 0 || length > kMaxLength) {
+    throw Failure("--length: must be between 1 and " + std::to_string(kMaxLength));
+  }
+  const std::string characters = checked_charset(charset);
+  SecretBytes value(length);
+  for (std::size_t i = 0; i < length; ++i) {
+    value.data()[i] = static_cast<std::uint8_t>(
+        characters[randombytes_uniform(static_cast<std::uint32_t>(characters.size()))]);
+  }
+  return value;
+}
+
+age::Output form_of(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) {
+    return age::Output::binary;
+  }
+  return age::is_armored(age::read_file(file)) ? age::Output::armored : age::Output::binary;
+}
+
+void list_users(const std::filesystem::path& manifest_path, const std::filesystem::path& file) {
+  const auto manifest = manifest::load(manifest_path);
+  const auto target = std::filesystem::weakly_canonical(std::filesystem::absolute(file));
+  std::size_t users = 0;
+  for (const auto& secret : manifest.secrets) {
+    if (std::filesystem::weakly_canonical(secret.file) == target) {
+      std::printf("used by secret `%s` (%s:%d)\n", secret.name.c_str(), manifest_path.c_str(),
+                  secret.line);
+      ++users;
+    }
+  }
+  if (users == 0) {
+    std::printf("no secret in %s uses %s\n", manifest_path.c_str(), file.c_str());
+    return;
+  }
+  std::printf("serve the new value with: secretfs activate --manifest %s\n", manifest_path.c_str());
+}
+
+int rotate(const RotateOptions& options) {
+  const std::filesystem::path file = options.file;
+  const auto recipients = recipients_for(file, rules::rules_for_file(file, options.rules));
+  const SecretBytes value =
+      options.generate ? generate_value(options.length, options.charset) : read_input(std::nullopt);
+  if (value.empty()) {
+    throw Failure("the new value is empty; " + file.string() + " is unchanged");
+  }
+  replace_file(file, rules::seal(value.span(), recipients, form_of(file)));
+  std::printf("%s: new value encrypted to %s\n", file.c_str(),
+              recipients_phrase(recipients.size()).c_str());
+  if (options.manifest) {
+    list_users(*options.manifest, file);
+  }
+  return 0;
+}
+
+void add_identity_option(CLI::App& command, std::vector<std::string>& identities) {
+  command
+      .add_option("-i,--identity", identities,
+                  "Identity file; may repeat (default: $SECRETFS_IDENTITY, "
+                  "~/.config/secretfs/key.txt, ~/.ssh/id_ed25519)")
+      ->allow_extra_args(false);
+}
+
+void add_rules_option(CLI::App& command, std::optional<std::string>& rules) {
+  command.add_option("--rules", rules,
+                     "Rules file (default: the nearest recipients.toml above the file)");
+}
+
+}  // namespace
+
+void add_edit(CLI::App& app, Command& selected) {
+  auto options = std::make_shared<EditOptions>();
+  auto* command = app.add_subcommand(
+      "edit", "Edit a secret file in $EDITOR; the plaintext stays in memory-backed storage");
+  command->add_option("file", options->file, "The age file (created when missing)")->required();
+  add_identity_option(*command, options->identities);
+  add_rules_option(*command, options->rules);
+  command->footer("Example:\n  secretfs edit secrets/web1/db-password.age\n");
+  command->callback([&selected, options] { selected = [options] { return edit(*options); }; });
+}
+
+void add_view(CLI::App& app, Command& selected) {
+  auto options = std::make_shared<ViewOptions>();
+  auto* command = app.add_subcommand("view", "Decrypt a secret file to standard output");
+  command->add_option("file", options->file, "The age file")->required();
+  add_identity_option(*command, options->identities);
+  command->add_flag("--binary", options->binary, "Write binary content even to a terminal");
+  command->footer("Example:\n  secretfs view -i ~/.ssh/id_ed25519 secrets/web1/db-password.age\n");
+  command->callback([&selected, options] { selected = [options] { return view(*options); }; });
+}
+
+void add_rekey(CLI::App& app, Command& selected) {
+  auto options = std::make_shared<RekeyOptions>();
+  auto* command = app.add_subcommand(
+      "rekey", "Re-encrypt secret files to their rule's recipients (all or nothing)");
+  command->add_option("files", options->files,
+                      "Files to rekey (default: every file a rule matches)");
+  add_identity_option(*command, options->identities);
+  add_rules_option(*command, options->rules);
+  command->footer(
+      "Example, after adding a host to recipients.toml:\n  cd secrets && secretfs rekey\n");
+  command->callback([&selected, options] { selected = [options] { return rekey(*options); }; });
+}
+
+void add_rotate(CLI::App& app, Command& selected) {
+  auto options = std::make_shared<RotateOptions>();
+  auto* command = app.add_subcommand(
+      "rotate", "Encrypt a new value (generated, or read from standard input) to a secret file");
+  command->add_option("file", options->file, "The age file (created when missing)")->required();
+  auto* generate = command->add_flag("-g,--generate", options->generate, "Generate a random value");
+  command->add_option("--length", options->length, "Length of the generated value (default 32)")
+      ->needs(generate);
+  command
+      ->add_option("--charset", options->charset,
+                   "Characters to draw from, ranges allowed (default A-Za-z0-9)")
+      ->needs(generate);
+  add_rules_option(*command, options->rules);
+  command->add_option("--manifest", options->manifest,
+                      "Also list the secrets of this manifest that use the file");
+  command->footer(
+      "Examples:\n"
+      "  secretfs rotate --generate --length 40 secrets/web1/db-password.age\n"
+      "  printf '%s' \"$TOKEN\" | secretfs rotate secrets/api-token.age "
+      "--manifest /etc/secretfs/manifest.toml\n");
+  command->callback([&selected, options] { selected = [options] { return rotate(*options); }; });
+}
+
+}  // namespace secretfs::cli
