@@ -13,6 +13,8 @@ packages=(
   # tests and examples: the reference age CLI, ssh-keygen, setpriv; Nix (2.8) and python3 for
   # the checks of the NixOS module
   age openssh-client util-linux nix-bin python3
+  # benchmarks: a plain FUSE passthrough to compare with
+  bindfs
 )
 
 missing=()
