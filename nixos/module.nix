@@ -156,12 +156,16 @@ let
       };
     };
 
+  # `hostKeys` entries are free-form attribute sets: one without `type` is skipped, not an error.
   ed25519HostKeys = map (key: key.path) (
-    lib.filter (key: key.type == "ed25519") config.services.openssh.hostKeys
+    lib.filter (key: (key.type or null) == "ed25519") config.services.openssh.hostKeys
   );
 
-  # Units that consume secrets start only once the mount is live.
-  consumerServices = map (lib.removeSuffix ".service") (derive.consumerUnits settings);
+  # Units that consume secrets start only once the mount is live. The ordering lives in
+  # secretfs.service (Before= and a .wants link) rather than in the consumers' own definitions:
+  # defining `systemd.services."foo@bar"` would write a whole unit file that hides the template
+  # `foo@.service`, and a misspelt name would become a unit with no ExecStart.
+  consumerUnits = derive.consumerUnits settings;
 in
 {
   options.services.secretfs = {
@@ -269,11 +273,12 @@ in
 
         systemd.services.secretfs = {
           description = "secretfs: age-encrypted secrets at ${cfg.mountPoint}";
-          wantedBy = [ "sysinit.target" ];
+          wantedBy = [ "sysinit.target" ] ++ consumerUnits;
           before = [
             "sysinit.target"
             "shutdown.target"
-          ];
+          ]
+          ++ consumerUnits;
           after = [
             "local-fs.target"
             "systemd-modules-load.service"
@@ -331,13 +336,6 @@ in
         };
       }
 
-      {
-        systemd.services = lib.genAttrs consumerServices (_: {
-          after = [ "secretfs.service" ];
-          wants = [ "secretfs.service" ];
-        });
-      }
-
       (lib.mkIf (hasForUsers && !usersFromUnits) {
         system.activationScripts.secretfs-for-users = {
           deps = [ "specialfs" ];
@@ -346,7 +344,10 @@ in
         system.activationScripts.users.deps = [ "secretfs-for-users" ];
       })
 
-      # With systemd-sysusers or userborn, users are created by a unit: decrypt before it.
+      # With systemd-sysusers or userborn, users are created by a unit: decrypt before it. Both
+      # run before systemd-tmpfiles-setup-dev.service, which runs before local-fs-pre.target, so
+      # this unit must not wait for local-fs.target (that would be an ordering cycle): only for
+      # the mounts that hold the identities.
       (lib.mkIf (hasForUsers && usersFromUnits) {
         systemd.services.secretfs-for-users = {
           description = "secretfs: secrets needed to create users";
@@ -357,7 +358,6 @@ in
             "sysinit.target"
             "shutdown.target"
           ];
-          after = [ "local-fs.target" ];
           conflicts = [ "shutdown.target" ];
           restartTriggers = [
             forUsersFile

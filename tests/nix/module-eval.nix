@@ -151,6 +151,28 @@ let
     };
   };
 
+  withTemplate = evaluate {
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      secrets.wg.file = "/srv/wg.age";
+      secrets.wg.restartUnits = [ "wg-quick@wg0" ];
+    };
+  };
+
+  # A host key entry without `type` is skipped, not an evaluation error.
+  untypedHostKey = evaluate {
+    services.openssh.enable = true;
+    services.openssh.hostKeys = [
+      { path = "/etc/ssh/custom_key"; }
+      {
+        type = "ed25519";
+        path = "/etc/ssh/ssh_host_ed25519_key";
+      }
+    ];
+    services.secretfs.enable = true;
+  };
+
   bad = evaluate {
     services.secretfs = {
       enable = true;
@@ -194,8 +216,14 @@ let
       want = [ ];
     };
     identityPathsDefaultToEd25519HostKeys = {
-      got = cfg.services.secretfs.identityPaths;
-      want = [ "/etc/ssh/ssh_host_ed25519_key" ];
+      got = [
+        cfg.services.secretfs.identityPaths
+        untypedHostKey.config.services.secretfs.identityPaths
+      ];
+      want = [
+        [ "/etc/ssh/ssh_host_ed25519_key" ]
+        [ "/etc/ssh/ssh_host_ed25519_key" ]
+      ];
     };
     secretPathDefaults = {
       got = lib.mapAttrs (_: s: s.path) cfg.services.secretfs.secrets;
@@ -229,10 +257,16 @@ let
           "/etc/ssh/ssh_host_ed25519_key"
           "/var/lib/secretfs"
         ];
-        wantedBy = [ "sysinit.target" ];
+        wantedBy = [
+          "sysinit.target"
+          "nginx.service"
+          "postgresql.service"
+        ];
         before = [
           "sysinit.target"
           "shutdown.target"
+          "nginx.service"
+          "postgresql.service"
         ];
         conflicts = [ "shutdown.target" ];
         restartIfChanged = false;
@@ -245,28 +279,23 @@ let
       got = lib.filter (option: unit.serviceConfig ? ${option}) namespaceOptions;
       want = [ ];
     };
-    consumersOrderedAfterTheDaemon = {
+    # The ordering is secretfs.service's (Before= and WantedBy= above): the consumers' own
+    # definitions are left alone, so a template instance or a unit NixOS does not define is
+    # never turned into a unit file of its own.
+    consumersLeftUntouched = {
       got = {
-        postgresql = {
-          after = lib.sort lib.lessThan cfg.systemd.services.postgresql.after;
-          inherit (cfg.systemd.services.postgresql) wants;
-        };
-        nginx = {
-          inherit (cfg.systemd.services.nginx) after wants;
-        };
+        nginxDefined = cfg.systemd.services ? nginx;
+        postgresqlAfter = cfg.systemd.services.postgresql.after;
+        templateInstanceDefined = withTemplate.config.systemd.services ? "wg-quick@wg0";
+        templateInstanceWanted = lib.elem "wg-quick@wg0.service" (
+          withTemplate.config.systemd.services.secretfs.wantedBy
+        );
       };
       want = {
-        postgresql = {
-          after = [
-            "network.target"
-            "secretfs.service"
-          ];
-          wants = [ "secretfs.service" ];
-        };
-        nginx = {
-          after = [ "secretfs.service" ];
-          wants = [ "secretfs.service" ];
-        };
+        nginxDefined = false;
+        postgresqlAfter = [ "network.target" ];
+        templateInstanceDefined = false;
+        templateInstanceWanted = true;
       };
     };
     activationRunsAfterUsersAndBeforeThem = {
@@ -297,10 +326,15 @@ let
         "root-password\t/srv/root.age\t0400\n"
       ];
     };
+    # systemd-sysusers and userborn run before local-fs-pre.target (through
+    # systemd-tmpfiles-setup-dev.service): waiting for local-fs.target would be a cycle.
     sysusersDecryptsInAUnit = {
       got = {
         activation = withSysusers.config.system.activationScripts ? secretfs-for-users;
-        inherit (withSysusers.config.systemd.services.secretfs-for-users) before;
+        inherit (withSysusers.config.systemd.services.secretfs-for-users) before after;
+        inherit (withSysusers.config.systemd.services.secretfs-for-users.unitConfig)
+          RequiresMountsFor
+          ;
         type = withSysusers.config.systemd.services.secretfs-for-users.serviceConfig.Type;
       };
       want = {
@@ -311,6 +345,8 @@ let
           "sysinit.target"
           "shutdown.target"
         ];
+        after = [ ];
+        RequiresMountsFor = [ "/etc/ssh/ssh_host_ed25519_key" ];
         type = "oneshot";
       };
     };

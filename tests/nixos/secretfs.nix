@@ -49,6 +49,10 @@ in
     {
       imports = [ ../../nixos/module.nix ];
 
+      # The test switches configurations; test machines leave switch-to-configuration out
+      # unless asked.
+      system.switch.enable = true;
+
       system.activationScripts.secretfs-test-key = {
         deps = [ "specialfs" ];
         text = "install -D -m 0400 -o root -g root ${fixtures}/key.txt ${keyPath}";
@@ -145,6 +149,13 @@ in
           assert mode_of("/run/secrets/other") == "other 400"
           assert read_as("reader", "/run/secrets/service/token") == "token-one"
           assert read_as("other", "/run/secrets/other") == "other-secret"
+
+      with subtest("the units that use secrets are ordered after the daemon and want it"):
+          for unit in ["token-reader.service", "other-reader.service"]:
+              after = machine.succeed(f"systemctl show -p After --value {unit}").split()
+              wants = machine.succeed(f"systemctl show -p Wants --value {unit}").split()
+              assert "secretfs.service" in after, f"{unit} After={after}"
+              assert "secretfs.service" in wants, f"{unit} Wants={wants}"
 
       with subtest("a service reads its secret, through its link too"):
           machine.wait_until_succeeds("test -s /var/lib/token-reader/seen")
