@@ -47,8 +47,8 @@ class BinaryFile {
   std::span<const std::uint8_t> bytes_;
 };
 
-Mac header_mac(const SecretBytes& file_key, std::span<const std::uint8_t> header_text) {
-  const auto key = hkdf_sha256(file_key.span(), {}, kHeaderLabel);
+Mac header_mac(std::span<const std::uint8_t> file_key, std::span<const std::uint8_t> header_text) {
+  const auto key = hkdf_sha256(file_key, {}, kHeaderLabel);
   Mac mac{};
   crypto_auth_hmacsha256(mac.data(), header_text.data(), header_text.size(), key.data());
   return mac;
@@ -107,14 +107,20 @@ SecretBytes find_file_key(const Header& header, std::span<const Identity* const>
                   list_identities(identities) + ")");
 }
 
+// Checks that the header MAC commits to `file_key`.
+void check_mac(std::span<const std::uint8_t> binary, const Header& header,
+               std::span<const std::uint8_t> file_key) {
+  const auto mac = header_mac(file_key, binary.first(header.mac_input_size));
+  if (crypto_verify_32(mac.data(), header.mac.data()) != 0) {
+    throw Error(ErrorKind::hmac, "header MAC does not match the file key");
+  }
+}
+
 // Unwraps the file key and checks that the header MAC commits to it.
 SecretBytes open_header(std::span<const std::uint8_t> binary, const Header& header,
                         std::span<const Identity* const> identities) {
   auto file_key = find_file_key(header, identities);
-  const auto mac = header_mac(file_key, binary.first(header.mac_input_size));
-  if (crypto_verify_32(mac.data(), header.mac.data()) != 0) {
-    throw Error(ErrorKind::hmac, "header MAC does not match the unwrapped file key");
-  }
+  check_mac(binary, header, file_key.span());
   return file_key;
 }
 
@@ -142,10 +148,28 @@ SecretBytes decrypt(std::span<const std::uint8_t> file,
 
 void verify_header(std::span<const std::uint8_t> file,
                    std::span<const Identity* const> identities) {
+  unwrap_file_key(file, identities);
+}
+
+SecretBytes unwrap_file_key(std::span<const std::uint8_t> file,
+                            std::span<const Identity* const> identities) {
   const BinaryFile binary(file);
   const auto header = parse_header(binary.bytes());
-  open_header(binary.bytes(), header, identities);
+  auto file_key = open_header(binary.bytes(), header, identities);
   payload_of(binary.bytes(), header);
+  return file_key;
+}
+
+SecretBytes decrypt_with_file_key(std::span<const std::uint8_t> file,
+                                  std::span<const std::uint8_t> file_key) {
+  if (file_key.size() != kFileKeySize) {
+    throw Error(ErrorKind::key, "a file key is " + std::to_string(kFileKeySize) + " bytes, not " +
+                                    std::to_string(file_key.size()));
+  }
+  const BinaryFile binary(file);
+  const auto header = parse_header(binary.bytes());
+  check_mac(binary.bytes(), header, file_key);
+  return decrypt_payload(file_key, payload_of(binary.bytes(), header));
 }
 
 std::uint64_t plaintext_size(std::span<const std::uint8_t> file) {
@@ -178,7 +202,7 @@ std::vector<std::uint8_t> encrypt(std::span<const std::uint8_t> plaintext,
   }
 
   const auto text = encode_header_without_mac(stanzas);
-  const auto mac = header_mac(file_key, as_bytes(text));
+  const auto mac = header_mac(file_key.span(), as_bytes(text));
   const auto mac_line = encode_mac_line(mac);
   const auto payload = encrypt_payload(file_key.span(), plaintext);
 

@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
 #include "secretfs/age/age.hpp"
+#include "secretfs/age/format.hpp"
 #include "secretfs/age/armor.hpp"
 #include "secretfs/age/format.hpp"
 #include "secretfs/age/stream.hpp"
@@ -131,6 +133,8 @@ SecretSet::SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const K
   problems_.insert(problems_.end(), keyring_->problems.begin(), keyring_->problems.end());
   setup_problem_count_ = problems_.size();
   sizes_.reserve(tree_.secrets().size());
+  file_keys_ = SecretBytes(tree_.secrets().size() * age::kFileKeySize);
+  known_keys_.assign(tree_.secrets().size(), false);
   for (const auto& secret : tree_.secrets()) {
     std::uint64_t size = 0;
     try {
@@ -147,6 +151,29 @@ std::uint64_t SecretSet::size(const Node& node) const {
   return node.is_directory() ? 0 : sizes_[node.secret];
 }
 
+SecretBytes SecretSet::decrypt_with_cached_key(std::size_t index,
+                                               std::span<const std::uint8_t> ciphertext) const {
+  const std::lock_guard<std::mutex> hold(file_keys_mutex_);
+  const auto slot = file_keys_.span().subspan(index * age::kFileKeySize, age::kFileKeySize);
+  if (known_keys_[index]) {
+    try {
+      return age::decrypt_with_file_key(ciphertext, slot);
+    } catch (const age::Error& error) {
+      // A file served straight from a manifest may have been replaced since; its new file key
+      // is unwrapped below. Any other failure is the file's own.
+      if (error.kind() != age::ErrorKind::hmac) {
+        throw;
+      }
+      known_keys_[index] = false;
+    }
+  }
+  const SecretBytes file_key = age::unwrap_file_key(ciphertext, keyring_->pointers());
+  SecretBytes plaintext = age::decrypt_with_file_key(ciphertext, file_key.span());
+  std::copy(file_key.data(), file_key.data() + file_key.size(), slot.begin());
+  known_keys_[index] = true;
+  return plaintext;
+}
+
 SecretBytes SecretSet::open(const Node& node) const {
   const manifest::Secret& secret = tree_.secret(node);
   if (keyring_->identities.empty()) {
@@ -154,8 +181,7 @@ SecretBytes SecretSet::open(const Node& node) const {
   }
   try {
     const auto ciphertext = read_stored_file(secret);
-    const auto identities = keyring_->pointers();
-    return age::decrypt(ciphertext, identities);
+    return decrypt_with_cached_key(node.secret, ciphertext);
   } catch (const age::Error& error) {
     throw OpenFailure(describe(secret) + ": " + std::string(age::to_string(error.kind())) + ": " +
                       error.what());

@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,15 @@ class SecretSet {
   std::timespec time_{};
   std::uint64_t generation_ = 0;
   std::filesystem::path mount_point_;
+
+  // File keys unwrapped by earlier opens, one kFileKeySize slot per secret in a single locked
+  // allocation: the X25519 step costs more than the rest of an open together, and the daemon
+  // holds the identities that would unwrap them again anyway. Plaintext is never kept.
+  SecretBytes decrypt_with_cached_key(std::size_t index,
+                                      std::span<const std::uint8_t> ciphertext) const;
+  mutable std::mutex file_keys_mutex_;
+  mutable SecretBytes file_keys_;
+  mutable std::vector<bool> known_keys_;
 };
 
 // The secret's age file, checked against its SHA-256 when it comes from a stored generation.

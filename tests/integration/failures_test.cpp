@@ -75,3 +75,20 @@ TEST_CASE("broken secrets give EIO and leave the others readable", "[failures]")
     CHECK(log.find("still fine") == std::string::npos);
   }
 }
+
+TEST_CASE("a file served straight from a manifest and replaced reads its new content",
+          "[failures]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "first\n");
+  // A missing file makes the manifest fail validation, so it is served as it is, from the
+  // manifest's own files, not from a stored generation.
+  Mount mount(scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n"
+                                "[secrets.\"gone\"]\nfile = \"gone.age\"\n"),
+              scenario.mount_point());
+  const Reader root{0, 0, {}};
+  CHECK(read_as(mount / "a", root).content == "first\n");
+  CHECK(read_as(mount / "a", root).content == "first\n");
+
+  scenario.age_file("a.age", "second\n");
+  CHECK(read_as(mount / "a", root).content == "second\n");
+}

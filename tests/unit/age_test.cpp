@@ -134,6 +134,53 @@ TEST_CASE("encrypt and decrypt round-trip, binary and armored") {
   }
 }
 
+TEST_CASE("a file key from unwrap_file_key opens its file and no other") {
+  const auto identity = X25519Identity::generate();
+  const auto recipient = identity->recipient();
+  const std::vector<const Recipient*> recipients = {recipient.get()};
+  const std::vector<const Identity*> identities = {identity.get()};
+
+  for (const auto output : {Output::binary, Output::armored}) {
+    const auto plaintext = random_bytes(70000);
+    const auto file = encrypt(plaintext, recipients, output);
+    const SecretBytes file_key = unwrap_file_key(file, identities);
+    CHECK(file_key.size() == kFileKeySize);
+    CHECK(bytes_of(decrypt_with_file_key(file, file_key.span())) == plaintext);
+
+    // The same plaintext encrypted again has another file key: the MAC tells them apart.
+    const auto other = encrypt(plaintext, recipients, output);
+    try {
+      decrypt_with_file_key(other, file_key.span());
+      FAIL("a file key opened a file it does not belong to");
+    } catch (const Error& error) {
+      CHECK(error.kind() == ErrorKind::hmac);
+    }
+
+    try {
+      decrypt_with_file_key(file, file_key.span().first(kFileKeySize - 1));
+      FAIL("a short file key was accepted");
+    } catch (const Error& error) {
+      CHECK(error.kind() == ErrorKind::key);
+    }
+  }
+}
+
+TEST_CASE("decrypt_with_file_key is all or nothing too") {
+  const auto identity = X25519Identity::generate();
+  const auto recipient = identity->recipient();
+  const std::vector<const Recipient*> recipients = {recipient.get()};
+  const std::vector<const Identity*> identities = {identity.get()};
+  auto file = encrypt(random_bytes(70000), recipients);
+  const SecretBytes file_key = unwrap_file_key(file, identities);
+  file.back() ^= 0x01;
+  try {
+    decrypt_with_file_key(file, file_key.span());
+    FAIL("a tampered payload decrypted");
+  } catch (const Error& error) {
+    CHECK(error.kind() == ErrorKind::payload);
+  }
+}
+
 TEST_CASE("every recipient of a file can open it") {
   Identities identities;
   Recipients recipients;

@@ -25,6 +25,18 @@ SecretBytes decrypt(std::span<const std::uint8_t> file,
 // that `secretfs check` runs. Throws like decrypt for the header part.
 void verify_header(std::span<const std::uint8_t> file, std::span<const Identity* const> identities);
 
+// The file key of `file`, unwrapped by the first identity that can and checked against the
+// header MAC, for a caller that keeps it to open the same file again without the asymmetric
+// step. Throws like verify_header.
+SecretBytes unwrap_file_key(std::span<const std::uint8_t> file,
+                            std::span<const Identity* const> identities);
+
+// Decrypts `file` with a file key from unwrap_file_key: the header MAC is checked against it
+// first (Error(hmac) when the file is not the one the key came from), then the whole payload,
+// all or nothing as in decrypt.
+SecretBytes decrypt_with_file_key(std::span<const std::uint8_t> file,
+                                  std::span<const std::uint8_t> file_key);
+
 // The exact plaintext size of a binary or armored age file, from its header and length alone.
 // Throws Error(armor/header/payload) when the file cannot be a valid age file.
 std::uint64_t plaintext_size(std::span<const std::uint8_t> file);
