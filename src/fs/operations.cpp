@@ -112,30 +112,7 @@ void getattr(fuse_req_t req, fuse_ino_t inode, fuse_file_info* /*file*/) {
   });
 }
 
-// Lists a directory from `offset` on: ".", "..", then the children in name order. An entry's
-// offset is its position plus one, so a listing resumes where the kernel's buffer filled up.
-template <typename AddEntry>
-void list(fuse_req_t req, const SecretSet& set, fuse_ino_t inode, size_t size, off_t offset,
-          AddEntry add_entry) {
-  const Node& directory = find(set, inode);
-  if (!directory.is_directory()) {
-    throw Refusal{ENOTDIR};
-  }
-  std::string buffer(size, '\0');
-  std::size_t used = 0;
-  const std::size_t count = directory.children.size() + 2;
-  for (auto position = static_cast<std::size_t>(std::max<off_t>(offset, 0)); position < count;
-       ++position) {
-    const std::size_t added = add_entry(buffer.data() + used, size - used, directory, position,
-                                        static_cast<off_t>(position + 1));
-    if (added > size - used) {
-      break;
-    }
-    used += added;
-  }
-  fuse_reply_buf(req, buffer.data(), used);
-}
-
+// The entry at `position` of a listing: ".", "..", then the children in name order.
 const Node& listed_node(const SecretSet& set, const Node& directory, std::size_t position,
                         const char*& name) {
   if (position == 0) {
@@ -151,43 +128,65 @@ const Node& listed_node(const SecretSet& set, const Node& directory, std::size_t
   return find(set, child.inode);
 }
 
-void readdir(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
-             fuse_file_info* /*file*/) {
-  answer(req, "readdir", [&] {
+// Answers readdir and readdirplus from `offset` on. An entry's offset is its position plus
+// one, so a listing resumes where the kernel's buffer filled up. `add_entry` writes one entry
+// into the room left and returns its size, as fuse_add_direntry does.
+template <typename AddEntry>
+void list(fuse_req_t req, const char* operation, fuse_ino_t inode, size_t size, off_t offset,
+          AddEntry add_entry) {
+  answer(req, operation, [&] {
     const auto current = served(req).current();
     const SecretSet& set = *current;
-    list(req, set, inode, size, offset,
-         [&](char* out, std::size_t room, const Node& directory, std::size_t position, off_t next) {
-           const char* name = nullptr;
-           const Node& node = listed_node(set, directory, position, name);
-           struct stat attr {};
-           attr.st_ino = node.inode;
-           attr.st_mode = node.mode;
-           return fuse_add_direntry(req, out, room, name, &attr, next);
-         });
+    const Node& directory = find(set, inode);
+    if (!directory.is_directory()) {
+      throw Refusal{ENOTDIR};
+    }
+    std::string buffer(size, '\0');
+    std::size_t used = 0;
+    const std::size_t count = directory.children.size() + 2;
+    for (auto position = static_cast<std::size_t>(std::max<off_t>(offset, 0)); position < count;
+         ++position) {
+      const char* name = nullptr;
+      const Node& node = listed_node(set, directory, position, name);
+      const std::size_t added = add_entry(buffer.data() + used, size - used, set, node, name,
+                                          position, static_cast<off_t>(position + 1));
+      if (added > size - used) {
+        break;
+      }
+      used += added;
+    }
+    fuse_reply_buf(req, buffer.data(), used);
   });
+}
+
+void readdir(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
+             fuse_file_info* /*file*/) {
+  list(req, "readdir", inode, size, offset,
+       [&](char* out, std::size_t room, const SecretSet& /*set*/, const Node& node,
+           const char* name, std::size_t /*position*/, off_t next) {
+         struct stat attr {};
+         attr.st_ino = node.inode;
+         attr.st_mode = node.mode;
+         return fuse_add_direntry(req, out, room, name, &attr, next);
+       });
 }
 
 // Like readdir with each entry's attributes, so that `ls -l` needs no lookup per name.
 void readdirplus(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
                  fuse_file_info* /*file*/) {
-  answer(req, "readdirplus", [&] {
-    const auto current = served(req).current();
-    const SecretSet& set = *current;
-    list(req, set, inode, size, offset,
-         [&](char* out, std::size_t room, const Node& directory, std::size_t position, off_t next) {
-           const char* name = nullptr;
-           const Node& node = listed_node(set, directory, position, name);
-           fuse_entry_param param = entry(set, node);
-           if (position < 2) {
-             // The kernel takes no reference for "." and ".."; an inode of 0 says so.
-             param = fuse_entry_param{};
-             param.attr.st_ino = node.inode;
-             param.attr.st_mode = node.mode;
-           }
-           return fuse_add_direntry_plus(req, out, room, name, &param, next);
-         });
-  });
+  list(req, "readdirplus", inode, size, offset,
+       [&](char* out, std::size_t room, const SecretSet& set, const Node& node, const char* name,
+           std::size_t position, off_t next) {
+         fuse_entry_param param{};
+         if (position < 2) {
+           // The kernel takes no reference for "." and ".."; an inode of 0 says so.
+           param.attr.st_ino = node.inode;
+           param.attr.st_mode = node.mode;
+         } else {
+           param = entry(set, node);
+         }
+         return fuse_add_direntry_plus(req, out, room, name, &param, next);
+       });
 }
 
 void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
