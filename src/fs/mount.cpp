@@ -104,11 +104,10 @@ int lock_state_for_daemon(const std::filesystem::path& state_dir) {
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     ::close(fd);
-    throw std::runtime_error(error == EWOULDBLOCK
-                                 ? "another secretfs daemon already serves " + state_dir.string() +
-                                       " (see `secretfs status --state-dir " +
-                                       state_dir.string() + "`)"
-                                 : path.string() + ": " + std::strerror(error));
+    throw std::runtime_error(
+        error == EWOULDBLOCK ? "another secretfs daemon already serves " + state_dir.string() +
+                                   " (see `secretfs status --state-dir " + state_dir.string() + "`)"
+                             : path.string() + ": " + std::strerror(error));
   }
   return fd;
 }
@@ -366,11 +365,11 @@ class Daemon {
   }
 
   // What is wrong with `set`: refused secrets, unusable identity files, and each secret that
-  // the identities do not open. The last part unwraps every file key, so it is worked out when
-  // asked rather than at every switch.
+  // the identities do not open. Checking the last unwraps every file key, which the set keeps
+  // for the opens that follow.
   static std::vector<std::string> problems_of(const SecretSet& set) {
     std::vector<std::string> problems(set.setup_problems().begin(), set.setup_problems().end());
-    for (auto& problem : header_problems(set.tree().secrets(), set.keyring())) {
+    for (auto& problem : set.check_files()) {
       problems.push_back(std::move(problem));
     }
     return problems;
@@ -386,8 +385,8 @@ class Daemon {
             {"pid", ::getpid()},
             {"mount_point", mount_point_.string()},
             {"state_dir", state_->path().string()},
-            {"generation", set->generation() == 0 ? nlohmann::json(nullptr)
-                                                  : nlohmann::json(set->generation())},
+            {"generation",
+             set->generation() == 0 ? nlohmann::json(nullptr) : nlohmann::json(set->generation())},
             {"secrets", set->tree().secrets().size()},
             {"identities", identities},
             {"problems", problems_of(*set)}};

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "secretfs/age/age.hpp"
-#include "secretfs/age/format.hpp"
 #include "secretfs/age/armor.hpp"
 #include "secretfs/age/format.hpp"
 #include "secretfs/age/stream.hpp"
@@ -172,6 +171,31 @@ SecretBytes SecretSet::decrypt_with_cached_key(std::size_t index,
   std::copy(file_key.data(), file_key.data() + file_key.size(), slot.begin());
   known_keys_[index] = true;
   return plaintext;
+}
+
+std::vector<std::string> SecretSet::check_files() const {
+  std::vector<std::string> problems;
+  const auto identities = keyring_->pointers();
+  for (std::size_t index = 0; index < tree_.secrets().size(); ++index) {
+    const manifest::Secret& secret = tree_.secrets()[index];
+    try {
+      inspect_size(secret.file);
+      const auto ciphertext = read_stored_file(secret);
+      const SecretBytes file_key = age::unwrap_file_key(ciphertext, identities);
+      remember_key(index, file_key.span());
+    } catch (const age::Error& error) {
+      problems.push_back(describe(secret) + ": " + std::string(age::to_string(error.kind())) +
+                         ": " + error.what());
+    }
+  }
+  return problems;
+}
+
+void SecretSet::remember_key(std::size_t index, std::span<const std::uint8_t> file_key) const {
+  const std::lock_guard<std::mutex> hold(file_keys_mutex_);
+  const auto slot = file_keys_.span().subspan(index * age::kFileKeySize, age::kFileKeySize);
+  std::copy(file_key.begin(), file_key.end(), slot.begin());
+  known_keys_[index] = true;
 }
 
 SecretBytes SecretSet::open(const Node& node) const {

@@ -49,6 +49,11 @@ class SecretSet {
     return std::span(problems_).first(setup_problem_count_);
   }
 
+  // One line per secret whose file does not open with the keyring: read, size, stored hash,
+  // header and MAC are checked, not the payload. The file keys it unwraps are kept, so the
+  // first open of each secret after a switch costs no X25519.
+  std::vector<std::string> check_files() const;
+
   // Decrypts the secret behind `node`, whole and authenticated, or throws OpenFailure.
   SecretBytes open(const Node& node) const;
 
@@ -67,6 +72,7 @@ class SecretSet {
   // holds the identities that would unwrap them again anyway. Plaintext is never kept.
   SecretBytes decrypt_with_cached_key(std::size_t index,
                                       std::span<const std::uint8_t> ciphertext) const;
+  void remember_key(std::size_t index, std::span<const std::uint8_t> file_key) const;
   mutable std::mutex file_keys_mutex_;
   mutable SecretBytes file_keys_;
   mutable std::vector<bool> known_keys_;
