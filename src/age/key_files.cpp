@@ -129,9 +129,11 @@ std::string octal_mode(mode_t mode) {
 void check_permissions(const struct stat& status, const std::string& name) {
   const uid_t caller = ::geteuid();
   if (status.st_uid != kRootUid && status.st_uid != caller) {
+    const std::string wanted =
+        caller == kRootUid ? "root" : "root or uid " + std::to_string(caller);
     throw Error(ErrorKind::key, name + ": owned by uid " + std::to_string(status.st_uid) +
-                                    ", want root or uid " + std::to_string(caller) + " (mode " +
-                                    octal_mode(status.st_mode) + ")");
+                                    ", want " + wanted + " (mode " + octal_mode(status.st_mode) +
+                                    ")");
   }
   if ((status.st_mode & kGroupOrOtherAccess) != 0) {
     throw Error(ErrorKind::key, name + ": mode " + octal_mode(status.st_mode) +

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -40,7 +41,33 @@ constexpr const char* kDefaultCharset = "A-Za-z0-9";
 
 std::vector<std::string> recipients_for(const std::filesystem::path& file,
                                         const rules::Rules& rules) {
+  rules::print_warnings_once(rules);
   return rules.recipients_of(rules.rule_for(file));
+}
+
+std::vector<std::string> recipients_for(const std::filesystem::path& file,
+                                        const std::optional<std::string>& rules_path) {
+  return recipients_for(file, rules::rules_for_file(file, rules_path));
+}
+
+// secretfs never writes through a symbolic link nor replaces one with a regular file: the link
+// may point outside the repository, and the rules were matched against the link's own path.
+// edit, rekey and rotate all refuse one and name its target.
+void refuse_link(const std::filesystem::path& file) {
+  std::error_code error;
+  if (std::filesystem::is_symlink(file, error)) {
+    throw Failure(file.string() + ": is a symbolic link to " +
+                  std::filesystem::read_symlink(file, error).string() +
+                  "; secretfs does not write through links: name the file itself");
+  }
+}
+
+// The file's bytes as they are now (ciphertext), or nullopt when there is no file.
+std::optional<std::vector<std::uint8_t>> current_bytes(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) {
+    return std::nullopt;
+  }
+  return age::read_file(file);
 }
 
 // Names the file in front of an age failure: "db.age: no match: …".
@@ -49,18 +76,19 @@ std::vector<std::string> recipients_for(const std::filesystem::path& file,
                 error.what());
 }
 
-rules::OpenedFile open_file(const std::filesystem::path& file, const age::Identities& identities,
-                            const std::vector<std::string>& recipients) {
+rules::OpenedFile open_bytes(const std::filesystem::path& file, std::span<const std::uint8_t> bytes,
+                             const age::Identities& identities,
+                             const std::vector<std::string>& recipients) {
   try {
-    return rules::open_sealed(age::read_file(file), age::pointers(identities), recipients);
+    return rules::open_sealed(bytes, age::pointers(identities), recipients);
   } catch (const age::Error& error) {
     fail_decrypt(file, error);
   }
 }
 
-mode_t mode_or_default(const std::filesystem::path& file) {
-  struct stat status {};
-  return ::stat(file.c_str(), &status) == 0 ? (status.st_mode & kPermissionBits) : kNewFileMode;
+rules::OpenedFile open_file(const std::filesystem::path& file, const age::Identities& identities,
+                            const std::vector<std::string>& recipients) {
+  return open_bytes(file, age::read_file(file), identities, recipients);
 }
 
 void write_fd(int fd, std::span<const std::uint8_t> bytes, const std::string& name) {
@@ -76,10 +104,30 @@ void write_fd(int fd, std::span<const std::uint8_t> bytes, const std::string& na
   }
 }
 
+// The new file takes the old one's owner, group and mode, so that an edit run as root does not
+// hand a repository file to root. A file that did not exist gets the caller's and mode 0600.
+void copy_ownership(int fd, const std::optional<struct stat>& old, const std::string& name) {
+  const mode_t mode = old ? (old->st_mode & kPermissionBits) : kNewFileMode;
+  struct stat now {};
+  if (old && ::fstat(fd, &now) == 0 && (now.st_uid != old->st_uid || now.st_gid != old->st_gid) &&
+      ::fchown(fd, old->st_uid, old->st_gid) != 0) {
+    throw Failure(name + ": cannot keep the owner uid " + std::to_string(old->st_uid) + ", gid " +
+                  std::to_string(old->st_gid) + ": " + std::strerror(errno));
+  }
+  // After fchown, which clears set-id bits.
+  if (::fchmod(fd, mode) != 0) {
+    throw Failure(name + ": " + std::strerror(errno));
+  }
+}
+
 // Readers (git, a running `secretfs activate`) see the old file or the new one, never half of
 // one: a temporary file beside it, synced, then renamed over it. It holds ciphertext only.
 void replace_file(const std::filesystem::path& file, std::span<const std::uint8_t> bytes) {
-  const mode_t mode = mode_or_default(file);
+  refuse_link(file);
+  std::optional<struct stat> old;
+  if (struct stat status{}; ::lstat(file.c_str(), &status) == 0) {
+    old = status;
+  }
   const auto folder = std::filesystem::absolute(file).parent_path();
   std::string temporary = (folder / ("." + file.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkstemp(temporary.data());
@@ -88,7 +136,8 @@ void replace_file(const std::filesystem::path& file, std::span<const std::uint8_
   }
   try {
     write_fd(fd, bytes, temporary);
-    if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
+    copy_ownership(fd, old, file.string());
+    if (::fsync(fd) != 0) {
       throw Failure(temporary + ": " + std::strerror(errno));
     }
   } catch (...) {
@@ -139,35 +188,58 @@ std::string editor_command() {
   return editor != nullptr && *editor ? editor : kDefaultEditor;
 }
 
+SecretBytes edit_in_scratch(const std::filesystem::path& file, const SecretBytes& original,
+                            const std::string& unchanged) {
+  const ScratchFile scratch(scratch_name(file), original.span());
+  const std::string editor = editor_command();
+  if (const int status = scratch.edit(editor); status != 0) {
+    throw Failure("editor `" + editor + "` exited with status " + std::to_string(status) + "; " +
+                  unchanged);
+  }
+  try {
+    return scratch.read();
+  } catch (const Failure& error) {
+    throw Failure(std::string(error.what()) + "; " + unchanged);
+  }
+}
+
+// Another edit, a rekey or a `git pull` may have rewritten the file while the editor was open;
+// writing over it would drop that change without a word.
+void refuse_lost_update(const std::filesystem::path& file,
+                        const std::optional<std::vector<std::uint8_t>>& before) {
+  if (current_bytes(file) != before) {
+    throw Failure(file.string() + (before ? " changed" : " was created") +
+                  " while the editor was open; your changes were not saved, so as not to "
+                  "overwrite that change. Edit it again to start from what is there now");
+  }
+}
+
 int edit(const EditOptions& options) {
   const std::filesystem::path file = options.file;
-  const auto recipients = recipients_for(file, rules::rules_for_file(file, options.rules));
+  refuse_link(file);
+  const auto recipients = recipients_for(file, options.rules);
+  const auto before = current_bytes(file);
   SecretBytes original;
   auto output = age::Output::binary;
-  const bool exists = std::filesystem::exists(file);
-  if (exists) {
-    auto opened = open_file(file, caller_identities(options.identities), recipients);
+  if (before) {
+    auto opened = open_bytes(file, *before, caller_identities(options.identities), recipients);
     original = std::move(opened.plaintext);
     output = opened.output;
   }
 
-  SecretBytes edited;
-  {
-    const ScratchFile scratch(scratch_name(file), original.span());
-    const std::string editor = editor_command();
-    if (const int status = scratch.edit(editor); status != 0) {
-      throw Failure("editor `" + editor + "` exited with status " + std::to_string(status) + "; " +
-                    file.string() + (exists ? " is unchanged" : " was not created"));
-    }
-    edited = scratch.read();
-  }
-
+  const SecretBytes edited = edit_in_scratch(
+      file, original, file.string() + (before ? " is unchanged" : " was not created"));
   if (same_bytes(original, edited)) {
     std::fprintf(stderr, "%s: %s\n", file.c_str(),
-                 exists ? "unchanged" : "not created (the new file was left empty)");
+                 before ? "unchanged" : "not created (the new file was left empty)");
     return 0;
   }
-  replace_file(file, rules::seal(edited.span(), recipients, output));
+  refuse_lost_update(file, before);
+  try {
+    replace_file(file, rules::seal(edited.span(), recipients, output));
+  } catch (const std::exception& error) {
+    throw Failure(std::string(error.what()) + "; your changes were not saved");
+  }
   std::fprintf(stderr, "%s: encrypted to %s\n", file.c_str(),
                recipients_phrase(recipients.size()).c_str());
   return 0;
@@ -181,14 +253,75 @@ struct ViewOptions {
   bool binary = false;
 };
 
-// Control characters other than tab and line ends can drive a terminal (escape sequences), so
-// content holding them counts as binary.
+// One UTF-8 sequence: the code point, and how many bytes it took (0 when the bytes are not
+// valid UTF-8: a stray continuation byte, a cut sequence, an overlong form, a surrogate).
+struct CodePoint {
+  std::uint32_t value = 0;
+  std::size_t length = 0;
+};
+
+// The lead byte of a sequence gives its length: 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx; the
+// bits after the tag start the code point, and each continuation byte 10xxxxxx adds six more.
+struct LeadForm {
+  std::uint8_t mask;
+  std::uint8_t tag;
+  std::size_t length;
+};
+constexpr LeadForm kLeadForms[] = {
+    {0x80, 0x00, 1}, {0xe0, 0xc0, 2}, {0xf0, 0xe0, 3}, {0xf8, 0xf0, 4}};
+constexpr std::uint8_t kContinuationMask = 0xc0;
+constexpr std::uint8_t kContinuationTag = 0x80;
+constexpr unsigned kContinuationBits = 6;
+// Below these a sequence of that length is an overlong form of a shorter one.
+constexpr std::uint32_t kSmallestOfLength[] = {0, 0, 0x80, 0x800, 0x10000};
+constexpr std::uint32_t kLargestCodePoint = 0x10ffff;
+constexpr std::uint32_t kSurrogateFirst = 0xd800;
+constexpr std::uint32_t kSurrogateLast = 0xdfff;
+
+CodePoint decode_utf8(std::span<const std::uint8_t> bytes) {
+  const auto* form = std::find_if(std::begin(kLeadForms), std::end(kLeadForms),
+                                  [&](const LeadForm& f) { return (bytes[0] & f.mask) == f.tag; });
+  if (form == std::end(kLeadForms) || bytes.size() < form->length) {
+    return {};
+  }
+  std::uint32_t value = bytes[0] & static_cast<std::uint8_t>(~form->mask);
+  for (std::size_t i = 1; i < form->length; ++i) {
+    if ((bytes[i] & kContinuationMask) != kContinuationTag) {
+      return {};
+    }
+    value =
+        (value << kContinuationBits) | (bytes[i] & static_cast<std::uint8_t>(~kContinuationMask));
+  }
+  const bool valid = value >= kSmallestOfLength[form->length] && value <= kLargestCodePoint &&
+                     (value < kSurrogateFirst || value > kSurrogateLast);
+  return valid ? CodePoint{value, form->length} : CodePoint{};
+}
+
+// Characters that steer a terminal rather than show: C0 controls other than tab and newline,
+// DEL, the C1 controls (U+009B is an escape sequence by itself), and the bidirectional
+// overrides and isolates, which make text display in an order other than the one it has.
+bool steers_terminal(std::uint32_t c) {
+  const bool c0 = c < 0x20 && c != '\t' && c != '\n';
+  const bool c1 = c >= 0x7f && c <= 0x9f;
+  const bool bidi = (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+  return c0 || c1 || bidi;
+}
+
+// Content that could do more than print text on a terminal counts as binary: invalid UTF-8,
+// and the characters above. A '\r' is allowed only as part of "\r\n": alone it moves the
+// cursor back and lets a later part of a line hide an earlier one.
 bool looks_binary(const SecretBytes& plaintext) {
-  for (const std::uint8_t byte : plaintext.span()) {
-    const bool control = byte < 0x20 || byte == 0x7f;
-    if (control && byte != '\t' && byte != '\n' && byte != '\r') {
+  const auto bytes = plaintext.span();
+  for (std::size_t i = 0; i < bytes.size();) {
+    if (bytes[i] == '\r' && i + 1 < bytes.size() && bytes[i + 1] == '\n') {
+      i += 2;
+      continue;
+    }
+    const CodePoint point = decode_utf8(bytes.subspan(i));
+    if (point.length == 0 || steers_terminal(point.value)) {
       return true;
     }
+    i += point.length;
   }
   return false;
 }
@@ -203,8 +336,9 @@ int view(const ViewOptions& options) {
   }
   if (!options.binary && output_is_terminal(std::nullopt) && looks_binary(plaintext)) {
     throw Failure(options.file +
-                  ": holds binary content; refusing to write it to a terminal (use --binary, "
-                  "or redirect the output)");
+                  ": holds binary content (control characters, bidirectional overrides or "
+                  "invalid UTF-8); refusing to write it to a terminal (use --binary, or "
+                  "redirect the output)");
   }
   write_output(std::nullopt, plaintext.span());
   return 0;
@@ -236,13 +370,15 @@ std::vector<std::filesystem::path> files_to_rekey(const RekeyOptions& options) {
     throw Failure("no " + std::string(rules::kRulesFileName) +
                   " here or above; give --rules FILE or the files to rekey");
   }
-  return rules::Rules::load(*rules_path).matching_files();
+  const auto rules = rules::Rules::load(*rules_path);
+  rules::print_warnings_once(rules);
+  return rules.matching_files();
 }
 
 Planned plan(const std::filesystem::path& file, const RekeyOptions& options,
              const age::Identities& identities) {
-  const auto rules = rules::rules_for_file(file, options.rules);
-  auto recipients = recipients_for(file, rules);
+  refuse_link(file);
+  auto recipients = recipients_for(file, options.rules);
   auto opened = open_file(file, identities, recipients);
   return Planned{file, std::move(recipients), std::move(opened)};
 }
@@ -371,14 +507,27 @@ void list_users(const std::filesystem::path& manifest_path, const std::filesyste
     std::printf("no secret in %s uses %s\n", manifest_path.c_str(), file.c_str());
     return;
   }
-  std::printf("serve the new value with: secretfs activate --manifest %s\n", manifest_path.c_str());
+  std::printf("serve the new value where this manifest is used: secretfs activate --manifest %s\n",
+              manifest_path.c_str());
+}
+
+// A value typed at a terminal would be echoed on the screen (and kept in its scrollback).
+SecretBytes read_value(const std::filesystem::path& file) {
+  if (::isatty(STDIN_FILENO) == 1) {
+    throw Failure("standard input is a terminal, which would show the value as you type it; " +
+                  file.string() +
+                  " is unchanged. Pipe the value in (printf '%s' \"$VALUE\" | secretfs rotate " +
+                  file.string() + ") or use --generate");
+  }
+  return read_input(std::nullopt);
 }
 
 int rotate(const RotateOptions& options) {
   const std::filesystem::path file = options.file;
-  const auto recipients = recipients_for(file, rules::rules_for_file(file, options.rules));
+  refuse_link(file);
+  const auto recipients = recipients_for(file, options.rules);
   const SecretBytes value =
-      options.generate ? generate_value(options.length, options.charset) : read_input(std::nullopt);
+      options.generate ? generate_value(options.length, options.charset) : read_value(file);
   if (value.empty()) {
     throw Failure("the new value is empty; " + file.string() + " is unchanged");
   }
@@ -446,7 +595,10 @@ void add_rotate(CLI::App& app, Command& selected) {
       "rotate", "Encrypt a new value (generated, or read from standard input) to a secret file");
   command->add_option("file", options->file, "The age file (created when missing)")->required();
   auto* generate = command->add_flag("-g,--generate", options->generate, "Generate a random value");
-  command->add_option("--length", options->length, "Length of the generated value (default 32)")
+  command
+      ->add_option("--length", options->length,
+                   "Length of the generated value, 1 to " + std::to_string(kMaxLength) +
+                       " (default " + std::to_string(kDefaultLength) + ")")
       ->needs(generate);
   command
       ->add_option("--charset", options->charset,

@@ -112,6 +112,7 @@ bool writes_to_file(const std::optional<std::string>& output) {
 // edit and rotate; the file then carries the recipients record that rekey checks.
 int encrypt_by_rule(const EncryptOptions& options) {
   const auto rules = rules::rules_for_file(*options.output, options.rules);
+  rules::print_warnings_once(rules);
   const auto recipients = rules.recipients_of(rules.rule_for(*options.output));
   const SecretBytes plaintext = read_input(options.input);
   write_output(options.output,

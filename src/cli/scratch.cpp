@@ -44,6 +44,10 @@ constexpr std::size_t kListingBuffer = 4096;
 // An editor may create files while secretfs removes others (a swap file, a backup); a few passes
 // over the folder catch them without looping forever on a misbehaving editor.
 constexpr int kWipePasses = 4;
+// Folders the editor makes inside the scratch folder are wiped too, down to this depth. The
+// bound keeps the signal handler's stack use fixed (one listing buffer per level).
+constexpr int kWipeDepth = 8;
+constexpr mode_t kPrivateFolder = 0700;
 constexpr int kSignalExitBase = 128;
 
 // State the signal handlers read. Set before the handlers are installed, cleared after they are
@@ -82,13 +86,37 @@ void overwrite_with_zeros(int fd) noexcept {
   }
 }
 
-void wipe_entry(int folder_fd, const char* name) noexcept {
-  const int fd = ::openat(folder_fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+int wipe_pass(int folder_fd, int depth) noexcept;
+
+// A folder's content first, then the folder. Opened without following links, so that a link
+// the editor left can only ever be removed, never followed.
+void wipe_subfolder(int folder_fd, const char* name, int depth) noexcept {
+  const int fd = ::openat(folder_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    // A folder the editor made read-only still has to be emptied.
+    ::fchmod(fd, kPrivateFolder);
+    for (int pass = 0; pass < kWipePasses && depth < kWipeDepth && wipe_pass(fd, depth + 1) > 0;
+         ++pass) {
+    }
+    ::close(fd);
+  }
+  ::unlinkat(folder_fd, name, AT_REMOVEDIR);
+}
+
+void wipe_entry(int folder_fd, const char* name, int depth) noexcept {
+  int fd = ::openat(folder_fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && errno == EACCES) {
+    // A file the editor made read-only: it is the caller's own, so it can be made writable.
+    ::fchmodat(folder_fd, name, kPrivateFile, 0);
+    fd = ::openat(folder_fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  }
   if (fd >= 0) {
     overwrite_with_zeros(fd);
     ::close(fd);
   }
-  ::unlinkat(folder_fd, name, 0);
+  if (::unlinkat(folder_fd, name, 0) != 0 && (errno == EISDIR || errno == EPERM)) {
+    wipe_subfolder(folder_fd, name, depth);
+  }
 }
 
 bool is_dot_entry(const char* name) noexcept {
@@ -96,7 +124,7 @@ bool is_dot_entry(const char* name) noexcept {
 }
 
 // Wipes every entry once; returns how many it found.
-int wipe_pass(int folder_fd) noexcept {
+int wipe_pass(int folder_fd, int depth) noexcept {
   int found = 0;
   alignas(LinuxDirent64) char buffer[kListingBuffer];
   ::lseek(folder_fd, 0, SEEK_SET);
@@ -108,7 +136,7 @@ int wipe_pass(int folder_fd) noexcept {
     for (long offset = 0; offset < got;) {
       const auto* entry = reinterpret_cast<const LinuxDirent64*>(buffer + offset);
       if (!is_dot_entry(entry->name)) {
-        wipe_entry(folder_fd, entry->name);
+        wipe_entry(folder_fd, entry->name, depth);
         ++found;
       }
       offset += entry->length;
@@ -121,7 +149,8 @@ void wipe_folder(const char* folder) noexcept {
   if (fd < 0) {
     return;
   }
-  for (int pass = 0; pass < kWipePasses && wipe_pass(fd) > 0; ++pass) {
+  ::fchmod(fd, kPrivateFolder);
+  for (int pass = 0; pass < kWipePasses && wipe_pass(fd, 0) > 0; ++pass) {
   }
   ::close(fd);
   ::rmdir(folder);
@@ -172,9 +201,24 @@ bool is_memory_backed(const std::filesystem::path& folder) {
   return type == TMPFS_MAGIC || type == RAMFS_MAGIC;
 }
 
+[[noreturn]] void fail_runtime_folder(const std::filesystem::path& base, const std::string& why) {
+  throw Failure(base.string() + ": " + why +
+                "; the plaintext needs a folder on a memory-backed file system (tmpfs or "
+                "ramfs): point XDG_RUNTIME_DIR at one");
+}
+
 std::filesystem::path runtime_base() {
   const char* runtime = std::getenv(kRuntimeVariable);
-  const std::filesystem::path base = runtime != nullptr && *runtime ? runtime : kSharedMemory;
+  const bool from_variable = runtime != nullptr && *runtime;
+  const std::filesystem::path base = from_variable ? runtime : kSharedMemory;
+  const std::string origin = from_variable ? " (XDG_RUNTIME_DIR names it)" : "";
+  struct stat status {};
+  if (::stat(base.c_str(), &status) != 0) {
+    fail_runtime_folder(base, (errno == ENOENT ? "does not exist" : std::strerror(errno)) + origin);
+  }
+  if (!S_ISDIR(status.st_mode)) {
+    fail_runtime_folder(base, "is not a folder" + origin);
+  }
   if (!is_memory_backed(base)) {
     throw Failure(base.string() +
                   ": not a memory-backed file system (tmpfs or ramfs); refusing to write "
@@ -266,6 +310,32 @@ int wait_for(pid_t editor) {
   }
 }
 
+SecretBytes read_regular(int fd) {
+  struct stat status {};
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode) || status.st_uid != ::geteuid()) {
+    throw Failure(
+        "the editor replaced the file with something other than a regular file of "
+        "your own; refusing to read it");
+  }
+  SecretBytes content(static_cast<std::size_t>(status.st_size));
+  std::size_t got = 0;
+  while (got < content.size()) {
+    const ssize_t n = ::read(fd, content.data() + got, content.size() - got);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      throw Failure(std::string("reading the edited file: ") + std::strerror(errno));
+    }
+    if (n == 0) {
+      break;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  content.shrink(got);
+  return content;
+}
+
 }  // namespace
 
 ScratchFile::ScratchFile(const std::string& name, std::span<const std::uint8_t> content)
@@ -286,8 +356,23 @@ ScratchFile::~ScratchFile() {
   restore_handlers();
 }
 
+// The editor could have put anything at the file's path: a link to /etc/shadow, a folder, a
+// named pipe. Only a regular file of the caller's own is read back, through a descriptor
+// opened without following links, so what is encrypted is what the editor wrote.
 SecretBytes ScratchFile::read() const {
-  return read_input(file_.string());
+  const int fd = ::open(file_.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    throw Failure(file_.filename().string() + ": the editor left no file to read back (" +
+                  std::strerror(errno) + ")");
+  }
+  try {
+    SecretBytes content = read_regular(fd);
+    ::close(fd);
+    return content;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
 }
 
 int ScratchFile::edit(const std::string& editor) const {

@@ -1,5 +1,6 @@
 // Glob matching for the `files` of a rule. Matching works on path segments so that `*` never
 // crosses a '/': "web1/*.age" must not pick up "web1/old/key.age" by accident.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@ namespace {
 
 constexpr std::string_view kAnySegments = "**";
 constexpr std::string_view kCurrentFolder = ".";
+constexpr std::string_view kParentFolder = "..";
+constexpr std::string_view kWildcards = "*?[";
 
 std::vector<std::string_view> segments_of(std::string_view path) {
   std::vector<std::string_view> segments;
@@ -99,10 +102,88 @@ bool segments_match(const std::vector<std::string_view>& glob, std::size_t g,
          segments_match(glob, g + 1, path, p + 1);
 }
 
+bool is_literal(std::string_view text) {
+  return text.find_first_of(kWildcards) == std::string_view::npos;
+}
+
+// The position of the first '[' in `segment` that no ']' closes, or npos. As in matching, a
+// ']' right after "[" or "[!" belongs to the set.
+std::size_t open_bracket(std::string_view segment) {
+  for (std::size_t at = segment.find('['); at != std::string_view::npos;
+       at = segment.find('[', at + 1)) {
+    std::size_t first = at + 1;
+    if (first < segment.size() && segment[first] == '!') {
+      ++first;
+    }
+    const std::size_t close = segment.find(']', first + 1);
+    if (first >= segment.size() || close == std::string_view::npos) {
+      return at;
+    }
+    at = close;
+  }
+  return std::string_view::npos;
+}
+
+// Every name `later` matches is also matched by `earlier` (one segment each).
+bool segment_covers(std::string_view earlier, std::string_view later) {
+  if (earlier == "*" || earlier == later) {
+    return true;
+  }
+  if (is_literal(later)) {
+    return segment_matches(earlier, later);
+  }
+  const std::string_view suffix = earlier.substr(1);
+  return earlier.front() == '*' && is_literal(suffix) && later.find('[') == std::string::npos &&
+         later.ends_with(suffix) && is_literal(later.substr(later.size() - suffix.size()));
+}
+
 }  // namespace
 
 bool glob_matches(std::string_view glob, std::string_view relative) {
   return segments_match(segments_of(glob), 0, segments_of(relative), 0);
+}
+
+std::optional<std::string> glob_problem(std::string_view glob) {
+  if (segments_of(glob).empty()) {
+    return "names no file, only the rules file's folder itself";
+  }
+  if (glob.starts_with('/')) {
+    return "is an absolute path; globs are relative to the rules file's folder";
+  }
+  if (glob.ends_with('/')) {
+    return "ends with '/'; globs match files, not folders";
+  }
+  const auto segments = segments_of(glob);
+  if (std::find(segments.begin(), segments.end(), kParentFolder) != segments.end()) {
+    return "has a `..` segment; no file outside the rules file's folder is ever matched";
+  }
+  for (const auto segment : segments) {
+    if (open_bracket(segment) != std::string_view::npos) {
+      return "has a `[` that no `]` closes in `" + std::string(segment) + "`";
+    }
+  }
+  return std::nullopt;
+}
+
+bool glob_covers(std::string_view earlier, std::string_view later) {
+  if (is_literal(later)) {
+    return glob_matches(earlier, later);
+  }
+  const auto wide = segments_of(earlier);
+  const auto narrow = segments_of(later);
+  if (wide == narrow) {
+    return true;
+  }
+  const auto any = std::find(wide.begin(), wide.end(), kAnySegments);
+  const auto prefix = static_cast<std::size_t>(any - wide.begin());
+  const std::size_t after = wide.size() - prefix - 1;
+  if (any == wide.end() || after > 1 || narrow.size() <= prefix ||
+      !std::all_of(wide.begin(), any, is_literal) ||
+      !std::equal(wide.begin(), any, narrow.begin())) {
+    return false;
+  }
+  return after == 0 || (narrow.back() != kAnySegments && wide.back() != kAnySegments &&
+                        segment_covers(wide.back(), narrow.back()));
 }
 
 }  // namespace secretfs::rules

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "rules/rules.hpp"
 #include "secretfs/age/armor.hpp"
 #include "secretfs/age/format.hpp"
 #include "secretfs/age/key_files.hpp"
@@ -118,6 +119,12 @@ RecipientsState compare_record(const age::Header& header, const SecretBytes& fil
 
 std::vector<std::uint8_t> seal(std::span<const std::uint8_t> plaintext,
                                const std::vector<std::string>& recipients, age::Output output) {
+  // The record stanza alone would make a well-formed age file that nobody can ever decrypt; the
+  // rules loader refuses such rules, and this check stands behind it for every writer.
+  if (recipients.empty()) {
+    throw RulesError(ErrorKind::no_recipients,
+                     "refusing to encrypt to no recipients: nobody could ever decrypt the file");
+  }
   age::Recipients parsed;
   for (const auto& text : recipients) {
     parsed.push_back(age::parse_recipient(text));

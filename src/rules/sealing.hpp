@@ -27,7 +27,8 @@ namespace secretfs::rules {
 inline constexpr std::string_view kRecordStanzaType = "secretfs-recipients";
 
 // Encrypts `plaintext` to every recipient ("age1…" or "ssh-ed25519 AAAA…") and adds the
-// recipients record. Throws age::Error(key) when a recipient does not parse.
+// recipients record. Throws age::Error(key) when a recipient does not parse, and
+// RulesError(no_recipients) when `recipients` is empty.
 std::vector<std::uint8_t> seal(std::span<const std::uint8_t> plaintext,
                                const std::vector<std::string>& recipients, age::Output output);
 

@@ -81,6 +81,16 @@ class Repository {
                    "\n[[rules]]\nfiles = \"*.age\"\nrecipients = [\"admins\"]\n");
   }
 
+  // Any rules text; "ADMIN" and "HOST" stand for the two recipients.
+  void write_rules_text(std::string text) const {
+    for (const auto& [name, key] : {std::pair{"ADMIN", &admin_}, std::pair{"HOST", &host_}}) {
+      for (auto at = text.find(name); at != std::string::npos; at = text.find(name)) {
+        text.replace(at, std::string_view(name).size(), key->recipient);
+      }
+    }
+    write_file(dir_ / "secrets" / "recipients.toml", text);
+  }
+
   std::filesystem::path secret(const std::string& name) const { return dir_ / "secrets" / name; }
   const Key& admin() const { return admin_; }
   const Key& host() const { return host_; }
@@ -209,6 +219,7 @@ TEST_CASE("edit refuses a runtime folder on a disk and a file no rule matches", 
   CHECK(run(repo.command("edit web1/x.age", write.string(), repo.dir().path()) + " 2> " +
             shell_quoted(errors)) == 1);
   CHECK(read_file(errors).find("not a memory-backed file system") != std::string::npos);
+  CHECK(read_file(errors).find("XDG_RUNTIME_DIR names it") == std::string::npos);
   CHECK_FALSE(std::filesystem::exists(repo.secret("web1/x.age")));
 
   CHECK(run(repo.command("edit web1/notes/x.age", write.string()) + " 2> " +
@@ -361,7 +372,7 @@ TEST_CASE("completions load into a real bash and complete commands and .age file
   Repository repo;
   const std::string load = "source <(" + shell_quoted(binary()) + " completions bash); ";
   CHECK(output_of("bash -c " + quoted(load + "complete -p secretfs")) ==
-        "complete -o filenames -F _secretfs secretfs\n");
+        "complete -F _secretfs secretfs\n");
 
   const auto complete = [&](const std::string& words, int current) {
     const std::string script = load + "cd " + shell_quoted(repo.secret("")) + "; COMP_WORDS=(" +
@@ -379,9 +390,10 @@ TEST_CASE("completions load into a real bash and complete commands and .age file
 
   CHECK(output_of(shell_quoted(binary()) + " completions zsh").rfind("#compdef secretfs\n", 0) ==
         0);
-  CHECK(output_of(shell_quoted(binary()) + " completions fish")
-            .find("complete -c secretfs -n '__fish_seen_subcommand_from rotate' -l charset -r") !=
-        std::string::npos);
+  CHECK(
+      output_of(shell_quoted(binary()) + " completions fish")
+          .find("complete -c secretfs -n '__fish_seen_subcommand_from rotate' -l manifest -r -F") !=
+      std::string::npos);
 }
 
 TEST_CASE("every command's help ends with an example", "[files]") {
@@ -394,4 +406,212 @@ TEST_CASE("every command's help ends with an example", "[files]") {
     REQUIRE(example != std::string::npos);
     CHECK(help.find("secretfs ", example) != std::string::npos);
   }
+}
+
+TEST_CASE("rules that resolve to no key stop every command before it writes", "[files]") {
+  Repository repo;
+  REQUIRE(run(repo.command("rotate -g web1/db.age > /dev/null")) == 0);
+  const std::string before = read_file(repo.secret("web1/db.age"));
+  repo.write_rules_text(
+      "[users]\nops1 = \"ADMIN\"\n[groups]\nleavers = []\n"
+      "admins = [\"leavers\"]\n[[rules]]\nfiles = \"**/*.age\"\n"
+      "recipients = [\"admins\"]\n");
+  const auto errors = repo.dir() / "errors";
+  const auto change = repo.script("change.sh", marker_script("zebra", "-empty"));
+  for (const std::string& command :
+       {std::string("rekey"), std::string("rekey web1/db.age"), std::string("edit web1/db.age"),
+        std::string("rotate -g web1/db.age")}) {
+    INFO(command);
+    CHECK(run(repo.command(command, change.string()) + " > /dev/null 2> " + shell_quoted(errors)) ==
+          1);
+    CHECK(read_file(errors).find("recipients.toml:6: rule 1: recipients resolve to no key") !=
+          std::string::npos);
+    CHECK(read_file(errors).find("`leavers` (line 4), `admins` (line 5)") != std::string::npos);
+    CHECK(read_file(repo.secret("web1/db.age")) == before);
+  }
+  repo.expect_no_plaintext("zebra-empty");
+}
+
+TEST_CASE("rules mistakes are all named, and a shadowed rule is warned about", "[files]") {
+  Repository repo;
+  const auto errors = repo.dir() / "errors";
+  repo.write_rules_text(
+      "[users]\nops1 = \"ADMIN\"\n[[rules]]\nfiles = \"**/*.age\"\n"
+      "recipients = [\"ops1\"]\n[[rules]]\nfiles = \"web1/*.age\"\n"
+      "recipients = [\"ops1\"]\n");
+  REQUIRE(run(repo.command("rotate -g web1/db.age") + " > /dev/null 2> " + shell_quoted(errors)) ==
+          0);
+  CHECK(read_file(errors) == "warning: " + repo.secret("recipients.toml").string() +
+                                 ":6: rule 2 can never match: rule 1 (line 3, files = "
+                                 "\"**/*.age\") comes first and matches every file it would\n");
+
+  repo.write_rules_text(
+      "[users]\nops1 = \"ADMIN\"\n[[rules]]\nfiles = \"/srv/*.age\"\n"
+      "recipients = [\"ops1\"]\n[[rules]]\nfiles = \"web1/\"\n"
+      "recipients = [\"ghost\"]\n");
+  CHECK(run(repo.command("rotate -g web1/db.age") + " > /dev/null 2> " + shell_quoted(errors)) ==
+        1);
+  const std::string report = read_file(errors);
+  CHECK(report.find("recipients.toml:4: rule 1: files = \"/srv/*.age\" can never match") !=
+        std::string::npos);
+  CHECK(report.find("recipients.toml:7: rule 2: files = \"web1/\" can never match") !=
+        std::string::npos);
+  CHECK(report.find("recipients.toml:6: rule 2: unknown name `ghost`") != std::string::npos);
+}
+
+TEST_CASE("edit wipes what the editor leaves in subfolders and refuses odd read-backs", "[files]") {
+  Repository repo;
+  const auto file = repo.secret("web1/db.age");
+  const auto errors = repo.dir() / "errors";
+
+  SECTION("a backup copy in a subfolder of the scratch folder is wiped") {
+    const auto backup = repo.script(
+        "backup.sh", marker_script("zebra", "-backup") +
+                         "mkdir -p \"$(dirname \"$1\")/bk/deeper\"\ncp \"$1\" "
+                         "\"$(dirname \"$1\")/bk/\"\ncp \"$1\" \"$(dirname \"$1\")/bk/deeper/\"\n"
+                         "chmod 0400 \"$(dirname \"$1\")/bk/db\"\n");
+    REQUIRE(run(repo.command("edit web1/db.age", backup.string())) == 0);
+    CHECK(repo.decrypted(file, repo.admin()) == "zebra-backup\n");
+    repo.expect_no_plaintext("zebra-backup");
+  }
+  SECTION("a folder in place of the file changes nothing and leaves nothing") {
+    const auto folder =
+        repo.script("folder.sh", marker_script("zebra", "-folder") +
+                                     "mkdir \"$1.d\"\nmv \"$1\" \"$1.d/\"\nmv \"$1.d\" \"$1\"\n");
+    CHECK(run(repo.command("edit web1/db.age", folder.string()) + " 2> " + shell_quoted(errors)) ==
+          1);
+    CHECK(read_file(errors).find("other than a regular file") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(file));
+    repo.expect_no_plaintext("zebra-folder");
+  }
+  SECTION("a link in place of the file is not followed") {
+    const auto target = repo.dir() / "not-a-secret.txt";
+    write_file(target, "zebra-target\n");
+    const auto link =
+        repo.script("link.sh", "rm \"$1\"\nln -s " + shell_quoted(target) + " \"$1\"\n");
+    CHECK(run(repo.command("edit web1/db.age", link.string()) + " 2> " + shell_quoted(errors)) ==
+          1);
+    CHECK(read_file(errors).find("web1/db.age was not created") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(file));
+    CHECK(read_file(target) == "zebra-target\n");
+  }
+}
+
+TEST_CASE("edit does not lose a concurrent change, links or the file's owner", "[files]") {
+  Repository repo;
+  const auto file = repo.secret("web1/db.age");
+  const auto errors = repo.dir() / "errors";
+  REQUIRE(run(repo.command("rotate -g web1/db.age > /dev/null")) == 0);
+
+  SECTION("a change made while the editor is open is kept, and the edit is refused") {
+    const auto racer = repo.script("racer.sh", "printf 'other value' | " +
+                                                   repo.command("rotate web1/db.age > /dev/null") +
+                                                   "\n" + marker_script("zebra", "-lost"));
+    CHECK(run(repo.command("edit web1/db.age", racer.string()) + " 2> " + shell_quoted(errors)) ==
+          1);
+    CHECK(read_file(errors).find("changed while the editor was open; your changes were not "
+                                 "saved") != std::string::npos);
+    CHECK(repo.decrypted(file, repo.admin()) == "other value");
+    repo.expect_no_plaintext("zebra-lost");
+  }
+  SECTION("a symbolic link is refused and stays a link") {
+    std::filesystem::create_symlink("web1/db.age", repo.secret("link.age"));
+    const auto change = repo.script("change.sh", marker_script("zebra", "-link"));
+    for (const char* command : {"edit link.age", "rotate -g link.age", "rekey link.age"}) {
+      INFO(command);
+      CHECK(run(repo.command(command, change.string()) + " > /dev/null 2> " +
+                shell_quoted(errors)) == 1);
+      CHECK(read_file(errors).find("link.age: is a symbolic link to web1/db.age") !=
+            std::string::npos);
+      CHECK(std::filesystem::is_symlink(repo.secret("link.age")));
+    }
+    // rekey of the whole repository skips the link and rekeys the file itself.
+    CHECK(output_of(repo.command("rekey")).find("1 files: 0 rekeyed, 1 unchanged\n") !=
+          std::string::npos);
+  }
+  SECTION("the owner, group and mode are kept") {
+    REQUIRE(::chown(file.c_str(), 4001, 4002) == 0);
+    REQUIRE(::chmod(file.c_str(), 0640) == 0);
+    const auto change = repo.script("change.sh", marker_script("zebra", "-owner"));
+    REQUIRE(run(repo.command("edit web1/db.age", change.string())) == 0);
+    struct stat status {};
+    REQUIRE(::stat(file.c_str(), &status) == 0);
+    CHECK(status.st_uid == 4001u);
+    CHECK(status.st_gid == 4002u);
+    CHECK((status.st_mode & 07777) == 0640u);
+  }
+  SECTION("a write that fails says the changes were not saved") {
+    const auto folder = repo.secret("web1");
+    REQUIRE(run("mount --bind " + shell_quoted(folder) + " " + shell_quoted(folder)) == 0);
+    const auto readonly =
+        repo.script("readonly.sh", "mount -o remount,ro,bind " + shell_quoted(folder) + "\n" +
+                                       marker_script("zebra", "-readonly"));
+    const int status =
+        run(repo.command("edit web1/db.age", readonly.string()) + " 2> " + shell_quoted(errors));
+    run("umount " + shell_quoted(folder));
+    CHECK(status == 1);
+    CHECK(read_file(errors).find("your changes were not saved") != std::string::npos);
+    repo.expect_no_plaintext("zebra-readonly");
+  }
+}
+
+TEST_CASE("view treats terminal-steering text as binary", "[files]") {
+  Repository repo;
+  const auto input = repo.dir() / "input";
+  const auto shown_on_terminal = [&](const std::string& plaintext) {
+    write_file(input, plaintext);
+    REQUIRE(run(repo.command("encrypt -o text.age " + shell_quoted(input))) == 0);
+    return run("script -qec " + quoted(repo.command("view text.age")) + " /dev/null > /dev/null");
+  };
+  CHECK(shown_on_terminal("plain line\r\nnext\tcolumn\n") == 0);
+  CHECK(shown_on_terminal("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91\n") == 0);
+  for (const std::string& sneaky :
+       {std::string("real\rfake\n"),
+        std::string("abc\xe2\x80\xae"
+                    "cba\n"),
+        std::string("x\xe2\x81\xa6y\n"),
+        std::string("\xc2\x9b"
+                    "2J\n"),
+        std::string("\xff\n"), std::string("\xc0\xaf\n"), std::string("cut \xe2\x82")}) {
+    INFO(sneaky);
+    CHECK(shown_on_terminal(sneaky) == 1);
+  }
+}
+
+TEST_CASE("rotate and edit refuse unsafe inputs with a useful message", "[files]") {
+  Repository repo;
+  const auto transcript = repo.dir() / "transcript";
+  CHECK(run("script -qec " + quoted(repo.command("rotate web1/db.age")) + " /dev/null > " +
+            shell_quoted(transcript)) == 1);
+  CHECK(read_file(transcript).find("standard input is a terminal") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(repo.secret("web1/db.age")));
+
+  const auto errors = repo.dir() / "errors";
+  CHECK(run(repo.command("edit web1/x.age", "true", repo.dir() / "missing") + " 2> " +
+            shell_quoted(errors)) == 1);
+  CHECK(read_file(errors) == "secretfs: " + (repo.dir() / "missing").string() +
+                                 ": does not exist (XDG_RUNTIME_DIR names it); the plaintext "
+                                 "needs a folder on a memory-backed file system (tmpfs or ramfs): "
+                                 "point XDG_RUNTIME_DIR at one\n");
+}
+
+TEST_CASE("bash completion keeps odd file names whole and offers no files for values", "[files]") {
+  Repository repo;
+  const std::string load = "source <(" + shell_quoted(binary()) + " completions bash); ";
+  const auto complete = [&](const std::string& words, int current) {
+    const std::string script = load + "cd " + shell_quoted(repo.secret("")) + "; COMP_WORDS=(" +
+                               words + "); COMP_CWORD=" + std::to_string(current) +
+                               "; _secretfs; printf '<%s>' \"${COMPREPLY[@]}\"";
+    return output_of("bash -c " + quoted(script));
+  };
+  write_file(repo.secret("sp ace.age"), "");
+  CHECK(complete("secretfs view sp", 2) == "<sp ace.age>");
+  CHECK(complete("secretfs rotate --length ''", 3) == "<>");
+  CHECK(complete("secretfs rotate --charset ''", 3) == "<>");
+  CHECK(complete("secretfs encrypt -r ''", 3) == "<>");
+  CHECK(complete("secretfs rollback --to ''", 3) == "<>");
+  CHECK(complete("secretfs rotate --manifest sp", 3) == "<sp ace.age>");
+  CHECK(output_of(shell_quoted(binary()) + " completions fish")
+            .find("complete -c secretfs -n '__fish_seen_subcommand_from rotate' -l length -x\n") !=
+        std::string::npos);
 }

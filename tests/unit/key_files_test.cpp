@@ -205,7 +205,7 @@ TEST_CASE("identity files owned by another user are refused", "[key_files]") {
   REQUIRE(::chown(path.c_str(), kOtherUid, kOtherUid) == 0);
 
   require_error([&] { load_identity_file(path); }, ErrorKind::key,
-                "identity file " + path.string() + ": owned by uid 4242, want root or uid 0");
+                "identity file " + path.string() + ": owned by uid 4242, want root (mode 0600)");
   CHECK(load_identity_file(path, FilePermissions::any).size() == 1);
 }
 

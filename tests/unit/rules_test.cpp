@@ -198,6 +198,104 @@ TEST_CASE("mistakes in the rules name the file and the line", "[rules]") {
   }
 }
 
+TEST_CASE("a rule whose recipients resolve to no key is refused", "[rules]") {
+  const std::string user = "[users]\nops = \"" + fresh_recipient() + "\"\n";
+
+  SECTION("through a nested empty group, naming the rule's line and every empty group") {
+    const std::string text = user +
+                             "[groups]\nleavers = []\nadmins = [\"leavers\"]\n"
+                             "[[rules]]\nfiles = \"**/*.age\"\nrecipients = [\"admins\"]\n";
+    CHECK(kind_of_failure(text) == ErrorKind::no_recipients);
+    CHECK(message_of_failure(text) ==
+          "/srv/secrets/recipients.toml:6: rule 1: recipients resolve to no key, so its files "
+          "could never be decrypted; empty groups: `leavers` (line 4), `admins` (line 5)");
+  }
+  SECTION("an empty group beside a key is fine") {
+    const auto rules = Rules::parse(user +
+                                        "[groups]\nleavers = []\n"
+                                        "[[rules]]\nfiles = \"*.age\"\n"
+                                        "recipients = [\"leavers\", \"ops\"]\n",
+                                    "/srv/secrets/recipients.toml");
+    CHECK(rules.recipients_of(rules.rules()[0]).size() == 1);
+  }
+  SECTION("sealing to no recipients is refused whatever the caller") {
+    const std::string text = "x";
+    const std::span<const std::uint8_t> plaintext(
+        reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    try {
+      secretfs::rules::seal(plaintext, {}, age::Output::binary);
+      FAIL("sealed to nobody");
+    } catch (const RulesError& error) {
+      CHECK(error.kind() == ErrorKind::no_recipients);
+    }
+  }
+}
+
+TEST_CASE("globs that can never match are refused", "[rules]") {
+  const std::string user = "[users]\nops = \"" + fresh_recipient() + "\"\n";
+  const auto rule_with = [&](const std::string& glob) {
+    return user + "[[rules]]\nfiles = \"" + glob + "\"\nrecipients = [\"ops\"]\n";
+  };
+  for (const char* glob : {"/srv/secrets/*.age", "../other/*.age", "web1/../x.age", "web1/",
+                           "web[12/x.age", "x[!.age", "", "./."}) {
+    INFO(glob);
+    CHECK(kind_of_failure(rule_with(glob)) == ErrorKind::bad_glob);
+  }
+  CHECK(message_of_failure(rule_with("web1/")) ==
+        "/srv/secrets/recipients.toml:4: rule 1: files = \"web1/\" can never match a file: it "
+        "ends with '/'; globs match files, not folders");
+  CHECK(message_of_failure(rule_with("a/b[x")) ==
+        "/srv/secrets/recipients.toml:4: rule 1: files = \"a/b[x\" can never match a file: it "
+        "has a `[` that no `]` closes in `b[x`");
+  CHECK(Rules::parse(rule_with("web[]1]/x.age"), "/srv/secrets/recipients.toml").rules().size() ==
+        1);
+}
+
+TEST_CASE("every mistake in the rules file is reported, not only the first", "[rules]") {
+  const std::string text =
+      "[hosts]\nweb1 = \"ssh-ed25519 AAAA\"\n"
+      "[groups]\nadmins = [\"ghost\"]\n"
+      "[[rules]]\nfiles = \"/abs\"\nrecipients = [\"web1\"]\n"
+      "[[rules]]\nfiles = \"*.age\"\nrecipients = [\"nobody\"]\n";
+  CHECK(kind_of_failure(text) == ErrorKind::bad_key);
+  const std::string message = message_of_failure(text);
+  CHECK(message.starts_with("/srv/secrets/recipients.toml:2: host `web1`: key does not parse: "));
+  CHECK(message.find("\n/srv/secrets/recipients.toml:4: group `admins`: unknown name `ghost`") !=
+        std::string::npos);
+  CHECK(message.find("\n/srv/secrets/recipients.toml:6: rule 1: files = \"/abs\"") !=
+        std::string::npos);
+  CHECK(
+      message.ends_with("\n/srv/secrets/recipients.toml:8: rule 2: unknown name `nobody` in "
+                        "recipients (not a host, user or group)"));
+  // The broken key is known by name: no rule that names it gets a second message.
+  CHECK(message.find("unknown name `web1`") == std::string::npos);
+}
+
+TEST_CASE("a rule that an earlier glob covers is warned about", "[rules]") {
+  using secretfs::rules::glob_covers;
+  CHECK(glob_covers("**/*.age", "web1/*.age"));
+  CHECK(glob_covers("**", "a/**/b"));
+  CHECK(glob_covers("**/*", "x.txt"));
+  CHECK(glob_covers("web1/**", "web1/db-*.age"));
+  CHECK(glob_covers("web1/*.age", "./web1/*.age"));
+  CHECK(glob_covers("*.age", "db.age"));
+  CHECK_FALSE(glob_covers("*.age", "web1/*.age"));
+  CHECK_FALSE(glob_covers("**/*.age", "web1/*"));
+  CHECK_FALSE(glob_covers("web2/**", "web1/*.age"));
+  CHECK_FALSE(glob_covers("**/db.age", "web1/*.age"));
+
+  const std::string text = "[users]\nops = \"" + fresh_recipient() +
+                           "\"\n"
+                           "[[rules]]\nfiles = \"**/*.age\"\nrecipients = [\"ops\"]\n"
+                           "[[rules]]\nfiles = \"web1/*.age\"\nrecipients = [\"ops\"]\n"
+                           "[[rules]]\nfiles = \"notes/*.txt\"\nrecipients = [\"ops\"]\n";
+  const auto rules = Rules::parse(text, "/srv/secrets/recipients.toml");
+  CHECK(rules.warnings() ==
+        std::vector<std::string>{
+            "/srv/secrets/recipients.toml:6: rule 2 can never match: rule 1 (line 3, files = "
+            "\"**/*.age\") comes first and matches every file it would"});
+}
+
 TEST_CASE("the nearest recipients.toml is found by walking up", "[rules]") {
   const auto root =
       std::filesystem::temp_directory_path() / ("secretfs-rules-" + std::to_string(::getpid()));
