@@ -91,19 +91,6 @@ rules::OpenedFile open_file(const std::filesystem::path& file, const age::Identi
   return open_bytes(file, age::read_file(file), identities, recipients);
 }
 
-void write_fd(int fd, std::span<const std::uint8_t> bytes, const std::string& name) {
-  while (!bytes.empty()) {
-    const ssize_t wrote = ::write(fd, bytes.data(), bytes.size());
-    if (wrote < 0 && errno == EINTR) {
-      continue;
-    }
-    if (wrote < 0) {
-      throw Failure(name + ": write: " + std::strerror(errno));
-    }
-    bytes = bytes.subspan(static_cast<std::size_t>(wrote));
-  }
-}
-
 // The new file takes the old one's owner, group and mode, so that an edit run as root does not
 // hand a repository file to root. A file that did not exist gets the caller's and mode 0600.
 void copy_ownership(int fd, const std::optional<struct stat>& old, const std::string& name) {
@@ -135,7 +122,7 @@ void replace_file(const std::filesystem::path& file, std::span<const std::uint8_
     throw Failure(temporary + ": " + std::strerror(errno));
   }
   try {
-    write_fd(fd, bytes, temporary);
+    write_all(fd, bytes, temporary);
     copy_ownership(fd, old, file.string());
     if (::fsync(fd) != 0) {
       throw Failure(temporary + ": " + std::strerror(errno));

@@ -48,6 +48,8 @@ SecretBytes read_all(int fd, const std::string& name) {
   return buffer;
 }
 
+}  // namespace
+
 void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& name) {
   while (!bytes.empty()) {
     const ssize_t wrote = ::write(fd, bytes.data(), bytes.size());
@@ -60,8 +62,6 @@ void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& n
     bytes = bytes.subspan(static_cast<std::size_t>(wrote));
   }
 }
-
-}  // namespace
 
 SecretBytes read_input(const std::optional<std::string>& path) {
   if (is_standard_stream(path)) {

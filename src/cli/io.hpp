@@ -28,6 +28,9 @@ enum class Existing {
 void write_output(const std::optional<std::string>& path, std::span<const std::uint8_t> bytes,
                   Existing existing = Existing::replace);
 
+// Writes all of `bytes` to `fd`; `name` names it in the error.
+void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& name);
+
 // True when the output would go to a terminal.
 bool output_is_terminal(const std::optional<std::string>& path);
 
