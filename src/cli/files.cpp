@@ -18,6 +18,7 @@
 #include "cli/identities.hpp"
 #include "cli/io.hpp"
 #include "cli/scratch.hpp"
+#include "manifest/names.hpp"
 #include "rules/rules.hpp"
 #include "rules/sealing.hpp"
 #include "secretfs/age/armor.hpp"
@@ -26,6 +27,12 @@
 namespace secretfs::cli {
 
 namespace {
+
+// A path as it may be printed: a repository is shared, and a file name holding terminal
+// escape sequences must not reach the admin's terminal as they are.
+std::string shown(const std::filesystem::path& path) {
+  return manifest::printable_name(path.string());
+}
 
 constexpr const char* kEditorVariable = "EDITOR";
 constexpr const char* kDefaultEditor = "vi";
@@ -217,7 +224,7 @@ int edit(const EditOptions& options) {
   const SecretBytes edited = edit_in_scratch(
       file, original, file.string() + (before ? " is unchanged" : " was not created"));
   if (same_bytes(original, edited)) {
-    std::fprintf(stderr, "%s: %s\n", file.c_str(),
+    std::fprintf(stderr, "%s: %s\n", shown(file).c_str(),
                  before ? "unchanged" : "not created (the new file was left empty)");
     return 0;
   }
@@ -227,7 +234,7 @@ int edit(const EditOptions& options) {
   } catch (const std::exception& error) {
     throw Failure(std::string(error.what()) + "; your changes were not saved");
   }
-  std::fprintf(stderr, "%s: encrypted to %s\n", file.c_str(),
+  std::fprintf(stderr, "%s: encrypted to %s\n", shown(file).c_str(),
                recipients_phrase(recipients.size()).c_str());
   return 0;
 }
@@ -395,12 +402,12 @@ int rekey(const RekeyOptions& options) {
   std::size_t rewritten = 0;
   for (const auto& planned : plans) {
     if (planned.opened.recipients == rules::RecipientsState::match) {
-      std::printf("unchanged %s\n", planned.file.c_str());
+      std::printf("unchanged %s\n", shown(planned.file).c_str());
       continue;
     }
     replace_file(planned.file, rules::seal(planned.opened.plaintext.span(), planned.recipients,
                                            planned.opened.output));
-    std::printf("rekeyed   %s (%s)\n", planned.file.c_str(),
+    std::printf("rekeyed   %s (%s)\n", shown(planned.file).c_str(),
                 recipients_phrase(planned.recipients.size()).c_str());
     ++rewritten;
   }
@@ -485,17 +492,17 @@ void list_users(const std::filesystem::path& manifest_path, const std::filesyste
   std::size_t users = 0;
   for (const auto& secret : manifest.secrets) {
     if (std::filesystem::weakly_canonical(secret.file) == target) {
-      std::printf("used by secret `%s` (%s:%d)\n", secret.name.c_str(), manifest_path.c_str(),
-                  secret.line);
+      std::printf("used by secret `%s` (%s:%d)\n", shown(secret.name).c_str(),
+                  shown(manifest_path).c_str(), secret.line);
       ++users;
     }
   }
   if (users == 0) {
-    std::printf("no secret in %s uses %s\n", manifest_path.c_str(), file.c_str());
+    std::printf("no secret in %s uses %s\n", shown(manifest_path).c_str(), shown(file).c_str());
     return;
   }
   std::printf("serve the new value where this manifest is used: secretfs activate --manifest %s\n",
-              manifest_path.c_str());
+              shown(manifest_path).c_str());
 }
 
 // A value typed at a terminal would be echoed on the screen (and kept in its scrollback).
@@ -519,7 +526,7 @@ int rotate(const RotateOptions& options) {
     throw Failure("the new value is empty; " + file.string() + " is unchanged");
   }
   replace_file(file, rules::seal(value.span(), recipients, form_of(file)));
-  std::printf("%s: new value encrypted to %s\n", file.c_str(),
+  std::printf("%s: new value encrypted to %s\n", shown(file).c_str(),
               recipients_phrase(recipients.size()).c_str());
   if (options.manifest) {
     list_users(*options.manifest, file);

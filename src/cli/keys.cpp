@@ -111,6 +111,13 @@ bool writes_to_file(const std::optional<std::string>& output) {
 // Without -r or -R, the rule in recipients.toml that matches the output file decides, as for
 // edit and rotate; the file then carries the recipients record that rekey checks.
 int encrypt_by_rule(const EncryptOptions& options) {
+  // The rule is chosen by the link's own path, so writing through a link would encrypt its
+  // target to the wrong recipients, or outside the repository; edit, rotate and rekey refuse
+  // links for the same reason.
+  std::error_code ignored;
+  if (std::filesystem::is_symlink(*options.output, ignored)) {
+    throw Failure(*options.output + " is a symbolic link; name the file itself");
+  }
   const auto rules = rules::rules_for_file(*options.output, options.rules);
   rules::print_warnings_once(rules);
   const auto recipients = rules.recipients_of(rules.rule_for(*options.output));

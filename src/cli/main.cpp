@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "cli/commands.hpp"
+#include "manifest/names.hpp"
 #include "secretfs/log.hpp"
 #include "secretfs/secret_bytes.hpp"
 
@@ -51,7 +52,9 @@ int main(int argc, char** argv) {
     secretfs::initialize_sodium();
     return selected();
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "secretfs: %s\n", error.what());
+    // Messages name files, and file names may hold terminal escape sequences.
+    std::fprintf(stderr, "secretfs: %s\n",
+                 secretfs::manifest::printable_name(error.what()).c_str());
     return 1;
   }
 }

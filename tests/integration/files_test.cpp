@@ -615,3 +615,29 @@ TEST_CASE("bash completion keeps odd file names whole and offers no files for va
             .find("complete -c secretfs -n '__fish_seen_subcommand_from rotate' -l length -x\n") !=
         std::string::npos);
 }
+
+TEST_CASE("names with terminal escapes are printed escaped; encrypt by rule refuses links",
+          "[files]") {
+  TempDir dir;
+  const auto key = dir / "key.txt";
+  REQUIRE(run("age-keygen -o " + shell_quoted(key) + " 2>/dev/null") == 0);
+  const std::string recipient = output_of("age-keygen -y " + shell_quoted(key));
+  write_file(dir / "recipients.toml",
+             "[users]\nme = \"" + recipient.substr(0, recipient.find('\n')) +
+                 "\"\n\n[[rules]]\nfiles = \"*.age\"\nrecipients = [\"me\"]\n",
+             0644);
+  const std::string cli = "cd " + shell_quoted(dir.path()) + " && " + shell_quoted(binary());
+
+  const std::string evil = "evil\x1b]0;x\x07.age";
+  const std::string said =
+      output_of("printf v | (" + cli + " encrypt -o " + shell_quoted(dir / evil) + " && " + cli +
+                " rotate --generate " + shell_quoted(dir / evil) + ") 2>&1");
+  CHECK(said.find('\x1b') == std::string::npos);
+  CHECK(said.find("\\x1b") != std::string::npos);
+
+  REQUIRE(::symlink("target.age", (dir / "link.age").c_str()) == 0);
+  const std::string log = (dir / "log").string();
+  CHECK(run("printf v | (" + cli + " encrypt -o link.age) 2> " + shell_quoted(log)) == 1);
+  CHECK(read_file(log).find("link.age is a symbolic link") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "target.age"));
+}
