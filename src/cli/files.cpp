@@ -366,7 +366,15 @@ std::vector<std::filesystem::path> files_to_rekey(const RekeyOptions& options) {
   }
   const auto rules = rules::Rules::load(*rules_path);
   rules::print_warnings_once(rules);
-  return rules.matching_files();
+  // A broad glob such as `**` also matches the rules file itself and a README; only age files
+  // are secrets.
+  std::vector<std::filesystem::path> files;
+  for (auto& file : rules.matching_files()) {
+    if (file.native().ends_with(kAgeSuffix)) {
+      files.push_back(std::move(file));
+    }
+  }
+  return files;
 }
 
 Planned plan(const std::filesystem::path& file, const RekeyOptions& options,
@@ -575,7 +583,7 @@ void add_rekey(CLI::App& app, Command& selected) {
   auto* command = app.add_subcommand(
       "rekey", "Re-encrypt secret files to their rule's recipients (all or nothing)");
   command->add_option("files", options->files,
-                      "Files to rekey (default: every file a rule matches)");
+                      "Files to rekey (default: every .age file a rule matches)");
   add_identity_option(*command, options->identities);
   add_rules_option(*command, options->rules);
   command->footer(

@@ -641,3 +641,20 @@ TEST_CASE("names with terminal escapes are printed escaped; encrypt by rule refu
   CHECK(read_file(log).find("link.age is a symbolic link") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "target.age"));
 }
+
+TEST_CASE("rekey by default takes only the age files a broad rule matches", "[files]") {
+  TempDir dir;
+  const auto key = dir / "key.txt";
+  REQUIRE(run("age-keygen -o " + shell_quoted(key) + " 2>/dev/null") == 0);
+  const std::string recipient = output_of("age-keygen -y " + shell_quoted(key));
+  write_file(dir / "recipients.toml",
+             "[users]\nme = \"" + recipient.substr(0, recipient.find('\n')) +
+                 "\"\n\n[[rules]]\nfiles = \"**\"\nrecipients = [\"me\"]\n",
+             0644);
+  write_file(dir / "README", "not a secret\n", 0644);
+  const std::string cli = "cd " + shell_quoted(dir.path()) + " && " + shell_quoted(binary());
+  REQUIRE(run("printf v | (" + cli + " encrypt -o a.age)") == 0);
+  const std::string said = output_of("(" + cli + " rekey -i " + shell_quoted(key) + ") 2>&1");
+  CHECK(said.find("1 files: 0 rekeyed, 1 unchanged") != std::string::npos);
+  CHECK(read_file(dir / "README") == "not a secret\n");
+}
