@@ -19,7 +19,8 @@ namespace {
 
 constexpr std::string_view kSource = "keys.txt";
 
-// The CCTV test identity and its recipient (§1.7 of the format note).
+// Public test keys, not secrets: the identity of the C2SP CCTV age test vectors, and the example
+// key of the age specification (32 bytes of 0x42) with its recipient.
 constexpr std::string_view kIdentity =
     "AGE-SECRET-KEY-1EGTZVFFV20835NWYV6270LXYVK2VKNX2MMDKWYKLMGR48UAWX40Q2P2LM0";
 constexpr std::string_view kOtherIdentity =
