@@ -368,17 +368,27 @@ TEST_CASE("rotate draws a value of the asked length and charset, or reads it", "
   }
 }
 
+std::string load_completions() {
+  return "source <(" + shell_quoted(binary()) + " completions bash); ";
+}
+
+// What bash's completion of secretfs offers for `words` with the cursor on word `current`,
+// run in the repository's secrets folder and shown by `show`.
+std::string completed(const Repository& repo, const std::string& words, int current,
+                      const std::string& show) {
+  const std::string script = load_completions() + "cd " + shell_quoted(repo.secret("")) +
+                             "; COMP_WORDS=(" + words + "); COMP_CWORD=" + std::to_string(current) +
+                             "; _secretfs; " + show;
+  return output_of("bash -c " + quoted(script));
+}
+
 TEST_CASE("completions load into a real bash and complete commands and .age files", "[files]") {
   Repository repo;
-  const std::string load = "source <(" + shell_quoted(binary()) + " completions bash); ";
-  CHECK(output_of("bash -c " + quoted(load + "complete -p secretfs")) ==
+  CHECK(output_of("bash -c " + quoted(load_completions() + "complete -p secretfs")) ==
         "complete -F _secretfs secretfs\n");
 
   const auto complete = [&](const std::string& words, int current) {
-    const std::string script = load + "cd " + shell_quoted(repo.secret("")) + "; COMP_WORDS=(" +
-                               words + "); COMP_CWORD=" + std::to_string(current) +
-                               "; _secretfs; echo \"${COMPREPLY[*]}\"";
-    return output_of("bash -c " + quoted(script));
+    return completed(repo, words, current, "echo \"${COMPREPLY[*]}\"");
   };
   write_file(repo.secret("a.age"), "");
   write_file(repo.secret("notes.txt"), "");
@@ -597,12 +607,8 @@ TEST_CASE("rotate and edit refuse unsafe inputs with a useful message", "[files]
 
 TEST_CASE("bash completion keeps odd file names whole and offers no files for values", "[files]") {
   Repository repo;
-  const std::string load = "source <(" + shell_quoted(binary()) + " completions bash); ";
   const auto complete = [&](const std::string& words, int current) {
-    const std::string script = load + "cd " + shell_quoted(repo.secret("")) + "; COMP_WORDS=(" +
-                               words + "); COMP_CWORD=" + std::to_string(current) +
-                               "; _secretfs; printf '<%s>' \"${COMPREPLY[@]}\"";
-    return output_of("bash -c " + quoted(script));
+    return completed(repo, words, current, "printf '<%s>' \"${COMPREPLY[@]}\"");
   };
   write_file(repo.secret("sp ace.age"), "");
   CHECK(complete("secretfs view sp", 2) == "<sp ace.age>");
