@@ -3,6 +3,11 @@
 // Every byte of a secret lives in a SecretBytes: libsodium guarded pages that are locked
 // (never swapped), fenced by guard pages, excluded from core dumps, and wiped with
 // sodium_memzero when the buffer is released. Nothing else in secretfs may hold a secret.
+//
+// Small buffers (file keys, derived keys, most secrets) come from a bounded pool of such
+// allocations: a released one is wiped whole and kept for the next request instead of being
+// unmapped, so an open of a small secret costs no mmap, mprotect or mlock. A pooled buffer's
+// bytes end where its trailing guard page starts, as a fresh allocation's do.
 #pragma once
 
 #include <cstddef>
@@ -43,7 +48,9 @@ class SecretBytes {
  private:
   void release() noexcept;
 
-  std::uint8_t* data_ = nullptr;
+  std::uint8_t* block_ = nullptr;  // what sodium_malloc returned
+  std::size_t capacity_ = 0;       // the size sodium_malloc was asked for
+  std::uint8_t* data_ = nullptr;   // the last size_ bytes of the block
   std::size_t size_ = 0;
 };
 
