@@ -148,28 +148,25 @@ SecretBytes decrypt(std::span<const std::uint8_t> file,
 
 void verify_header(std::span<const std::uint8_t> file,
                    std::span<const Identity* const> identities) {
-  unwrap_file_key(file, identities);
-}
-
-SecretBytes unwrap_file_key(std::span<const std::uint8_t> file,
-                            std::span<const Identity* const> identities) {
   const BinaryFile binary(file);
   const auto header = parse_header(binary.bytes());
-  auto file_key = open_header(binary.bytes(), header, identities);
+  open_header(binary.bytes(), header, identities);
   payload_of(binary.bytes(), header);
-  return file_key;
 }
 
-SecretBytes decrypt_with_file_key(std::span<const std::uint8_t> file,
-                                  std::span<const std::uint8_t> file_key) {
-  if (file_key.size() != kFileKeySize) {
-    throw Error(ErrorKind::key, "a file key is " + std::to_string(kFileKeySize) + " bytes, not " +
-                                    std::to_string(file_key.size()));
+OpenedFile open_file(std::vector<std::uint8_t> file, std::span<const Identity* const> identities) {
+  OpenedFile opened;
+  opened.binary = is_armored(file) ? dearmor(file) : std::move(file);
+  const auto header = parse_header(opened.binary);
+  const auto file_key = open_header(opened.binary, header, identities);
+  const auto payload = payload_of(opened.binary, header);
+  if (!plaintext_size(payload.size())) {
+    throw Error(ErrorKind::payload, "payload of " + std::to_string(payload.size()) +
+                                        " bytes cannot form a valid STREAM");
   }
-  const BinaryFile binary(file);
-  const auto header = parse_header(binary.bytes());
-  check_mac(binary.bytes(), header, file_key);
-  return decrypt_payload(file_key, payload_of(binary.bytes(), header));
+  opened.payload_key = payload_key(file_key.span(), payload.first(kPayloadNonceSize));
+  opened.chunks_offset = header.payload_offset + kPayloadNonceSize;
+  return opened;
 }
 
 std::uint64_t plaintext_size(std::span<const std::uint8_t> file) {

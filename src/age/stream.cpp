@@ -58,12 +58,12 @@ std::array<std::uint8_t, kChunkNonceSize> chunk_nonce(std::uint64_t index, bool 
   return nonce;
 }
 
+}  // namespace
+
 SecretBytes payload_key(std::span<const std::uint8_t> file_key,
                         std::span<const std::uint8_t> nonce) {
   return hkdf_sha256(file_key, nonce, kPayloadLabel);
 }
-
-}  // namespace
 
 std::optional<std::uint64_t> plaintext_size(std::uint64_t payload_size) {
   if (payload_size < kPayloadNonceSize) {
@@ -82,15 +82,22 @@ SecretBytes decrypt_payload(std::span<const std::uint8_t> file_key,
     throw Error(ErrorKind::header,
                 "payload nonce is " + std::to_string(payload.size()) + " bytes, want 16");
   }
-  const auto nonce = payload.first(kPayloadNonceSize);
-  const auto chunks = payload.subspan(kPayloadNonceSize);
+  const auto key = payload_key(file_key, payload.first(kPayloadNonceSize));
+  return decrypt_chunks(key.span(), payload.subspan(kPayloadNonceSize));
+}
+
+SecretBytes decrypt_chunks(std::span<const std::uint8_t> payload_key,
+                           std::span<const std::uint8_t> chunks) {
+  if (payload_key.size() != crypto_aead_chacha20poly1305_ietf_KEYBYTES) {
+    throw Error(ErrorKind::key, "a payload key is " +
+                                    std::to_string(crypto_aead_chacha20poly1305_ietf_KEYBYTES) +
+                                    " bytes, not " + std::to_string(payload_key.size()));
+  }
   const auto layout = layout_of(chunks.size());
   if (!layout) {
     throw Error(ErrorKind::payload, "payload: " + std::to_string(chunks.size()) +
                                         " bytes of chunks cannot form a valid STREAM");
   }
-
-  const auto key = payload_key(file_key, nonce);
   SecretBytes plaintext(layout->plaintext_size);
   for (std::uint64_t i = 0; i < layout->chunks; ++i) {
     const auto final_chunk = i + 1 == layout->chunks;
@@ -99,9 +106,9 @@ SecretBytes decrypt_payload(std::span<const std::uint8_t> file_key,
         std::min<std::size_t>(kChunkCiphertextSize, chunks.size() - i * kChunkCiphertextSize));
     const auto nonce12 = chunk_nonce(i, final_chunk);
     // On failure `plaintext` is released, and so wiped, by the exception.
-    if (crypto_aead_chacha20poly1305_ietf_decrypt(plaintext.data() + i * kChunkSize, nullptr,
-                                                  nullptr, ciphertext.data(), ciphertext.size(),
-                                                  nullptr, 0, nonce12.data(), key.data()) != 0) {
+    if (crypto_aead_chacha20poly1305_ietf_decrypt(
+            plaintext.data() + i * kChunkSize, nullptr, nullptr, ciphertext.data(),
+            ciphertext.size(), nullptr, 0, nonce12.data(), payload_key.data()) != 0) {
       throw Error(ErrorKind::payload, "payload: chunk " + std::to_string(i + 1) + " of " +
                                           std::to_string(layout->chunks) +
                                           " fails to authenticate");
@@ -126,7 +133,7 @@ std::vector<std::uint8_t> encrypt_payload(std::span<const std::uint8_t> file_key
   std::vector<std::uint8_t> payload(nonce.begin(), nonce.end());
   payload.resize(kPayloadNonceSize + plaintext.size() + chunks * kTagSize);
 
-  const auto key = payload_key(file_key, nonce);
+  const auto key = age::payload_key(file_key, nonce);
   auto* out = payload.data() + kPayloadNonceSize;
   for (std::uint64_t i = 0; i < chunks; ++i) {
     const auto piece = plaintext.subspan(

@@ -5,13 +5,13 @@
 
 #include <ctime>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "fs/keyring.hpp"
+#include "fs/opened_files.hpp"
 #include "fs/tree.hpp"
 #include "secretfs/manifest.hpp"
 #include "secretfs/secret_bytes.hpp"
@@ -49,9 +49,9 @@ class SecretSet {
     return std::span(problems_).first(setup_problem_count_);
   }
 
-  // One line per secret whose file does not open with the keyring: read, size, stored hash,
-  // header and MAC are checked, not the payload. The file keys it unwraps are kept, so the
-  // first open of each secret after a switch costs no X25519.
+  // One line per secret whose file does not open with the keyring: read, stored hash, header,
+  // MAC and payload length are checked, not the payload itself. What it learns is kept, so
+  // the first open of each secret after a switch costs no X25519.
   std::vector<std::string> check_files() const;
 
   // Decrypts the secret behind `node`, whole and authenticated, or throws OpenFailure.
@@ -67,20 +67,9 @@ class SecretSet {
   std::uint64_t generation_ = 0;
   std::filesystem::path mount_point_;
 
-  // File keys unwrapped by earlier opens, one kFileKeySize slot per secret in a single locked
-  // allocation: the X25519 step costs more than the rest of an open together, and the daemon
-  // holds the identities that would unwrap them again anyway. Plaintext is never kept.
-  SecretBytes decrypt_with_cached_key(std::size_t index,
-                                      std::span<const std::uint8_t> ciphertext) const;
-  void remember_key(std::size_t index, std::span<const std::uint8_t> file_key) const;
-  mutable std::mutex file_keys_mutex_;
-  mutable SecretBytes file_keys_;
-  mutable std::vector<bool> known_keys_;
+  std::vector<const age::Identity*> identities_;  // the keyring's, for the age calls
+  OpenedFiles opened_;
 };
-
-// The secret's age file, checked against its SHA-256 when it comes from a stored generation.
-// Throws age::Error(io) when it cannot be read or does not match.
-std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret);
 
 // The exact plaintext size of the age file at `path`, reading only its header when it is
 // binary. Throws age::Error.

@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
@@ -134,7 +135,7 @@ TEST_CASE("encrypt and decrypt round-trip, binary and armored") {
   }
 }
 
-TEST_CASE("a file key from unwrap_file_key opens its file and no other") {
+TEST_CASE("an opened file decrypts with its payload key alone") {
   const auto identity = X25519Identity::generate();
   const auto recipient = identity->recipient();
   const std::vector<const Recipient*> recipients = {recipient.get()};
@@ -143,38 +144,73 @@ TEST_CASE("a file key from unwrap_file_key opens its file and no other") {
   for (const auto output : {Output::binary, Output::armored}) {
     const auto plaintext = random_bytes(70000);
     const auto file = encrypt(plaintext, recipients, output);
-    const SecretBytes file_key = unwrap_file_key(file, identities);
-    CHECK(file_key.size() == kFileKeySize);
-    CHECK(bytes_of(decrypt_with_file_key(file, file_key.span())) == plaintext);
+    const OpenedFile opened = open_file(file, identities);
+    CHECK(opened.payload_key.size() == 32);
+    // Two chunks of 64 KiB + 16 and 4,464 + 16 bytes follow the header and the nonce.
+    CHECK(opened.chunks().size() == 70000 + 2 * kTagSize);
+    CHECK(bytes_of(decrypt_chunks(opened.payload_key.span(), opened.chunks())) == plaintext);
+    CHECK(bytes_of(decrypt_chunks(opened.payload_key.span(), opened.chunks())) == plaintext);
 
-    // The same plaintext encrypted again has another file key: the MAC tells them apart.
-    const auto other = encrypt(plaintext, recipients, output);
+    // The same plaintext encrypted again has another payload key.
+    const OpenedFile other = open_file(encrypt(plaintext, recipients, output), identities);
     try {
-      decrypt_with_file_key(other, file_key.span());
-      FAIL("a file key opened a file it does not belong to");
+      decrypt_chunks(opened.payload_key.span(), other.chunks());
+      FAIL("a payload key opened chunks it does not belong to");
     } catch (const Error& error) {
-      CHECK(error.kind() == ErrorKind::hmac);
+      CHECK(error.kind() == ErrorKind::payload);
     }
 
     try {
-      decrypt_with_file_key(file, file_key.span().first(kFileKeySize - 1));
-      FAIL("a short file key was accepted");
+      decrypt_chunks(opened.payload_key.span().first(31), opened.chunks());
+      FAIL("a short payload key was accepted");
     } catch (const Error& error) {
       CHECK(error.kind() == ErrorKind::key);
     }
   }
 }
 
-TEST_CASE("decrypt_with_file_key is all or nothing too") {
+TEST_CASE("open_file refuses what decrypt refuses, by the same class") {
+  const auto identity = X25519Identity::generate();
+  const auto stranger = X25519Identity::generate();
+  const auto recipient = identity->recipient();
+  const std::vector<const Recipient*> recipients = {recipient.get()};
+  const std::vector<const Identity*> identities = {identity.get()};
+  const std::vector<const Identity*> strangers = {stranger.get()};
+  const auto file = encrypt(random_bytes(100), recipients);
+
+  const auto kind_of = [](std::vector<std::uint8_t> bytes,
+                          const std::vector<const Identity*>& keys) {
+    try {
+      open_file(std::move(bytes), keys);
+    } catch (const Error& error) {
+      return error.kind();
+    }
+    FAIL("open_file accepted a file it should refuse");
+    return ErrorKind::io;
+  };
+  CHECK(kind_of(file, strangers) == ErrorKind::no_match);
+  // 100 bytes of plaintext make one chunk of 116 bytes; 10 bytes cannot hold its tag.
+  auto truncated = file;
+  truncated.resize(truncated.size() - 106);
+  CHECK(kind_of(truncated, identities) == ErrorKind::payload);
+  auto bad_mac = file;
+  const std::string mac_line = "--- ";
+  const auto mac_at =
+      std::search(bad_mac.begin(), bad_mac.end(), mac_line.begin(), mac_line.end()) -
+      bad_mac.begin();
+  bad_mac[mac_at + mac_line.size()] ^= 0x01;
+  CHECK(kind_of(bad_mac, identities) == ErrorKind::hmac);
+}
+
+TEST_CASE("decrypt_chunks is all or nothing too") {
   const auto identity = X25519Identity::generate();
   const auto recipient = identity->recipient();
   const std::vector<const Recipient*> recipients = {recipient.get()};
   const std::vector<const Identity*> identities = {identity.get()};
-  auto file = encrypt(random_bytes(70000), recipients);
-  const SecretBytes file_key = unwrap_file_key(file, identities);
-  file.back() ^= 0x01;
+  OpenedFile opened = open_file(encrypt(random_bytes(70000), recipients), identities);
+  opened.binary.back() ^= 0x01;
   try {
-    decrypt_with_file_key(file, file_key.span());
+    decrypt_chunks(opened.payload_key.span(), opened.chunks());
     FAIL("a tampered payload decrypted");
   } catch (const Error& error) {
     CHECK(error.kind() == ErrorKind::payload);

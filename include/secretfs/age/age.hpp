@@ -25,17 +25,21 @@ SecretBytes decrypt(std::span<const std::uint8_t> file,
 // that `secretfs check` runs. Throws like decrypt for the header part.
 void verify_header(std::span<const std::uint8_t> file, std::span<const Identity* const> identities);
 
-// The file key of `file`, unwrapped by the first identity that can and checked against the
-// header MAC, for a caller that keeps it to open the same file again without the asymmetric
-// step. Throws like verify_header.
-SecretBytes unwrap_file_key(std::span<const std::uint8_t> file,
-                            std::span<const Identity* const> identities);
+// An age file whose header has been opened: what decrypting it again and again needs, without
+// the asymmetric step or the header. The payload key is as secret as the plaintext.
+struct OpenedFile {
+  SecretBytes payload_key;
+  std::vector<std::uint8_t> binary;  // the file, de-armored
+  std::size_t chunks_offset = 0;     // where the payload's chunks start in `binary`
 
-// Decrypts `file` with a file key from unwrap_file_key: the header MAC is checked against it
-// first (Error(hmac) when the file is not the one the key came from), then the whole payload,
-// all or nothing as in decrypt.
-SecretBytes decrypt_with_file_key(std::span<const std::uint8_t> file,
-                                  std::span<const std::uint8_t> file_key);
+  std::span<const std::uint8_t> chunks() const { return std::span(binary).subspan(chunks_offset); }
+};
+
+// Unwraps the file key with the first identity that can, checks the header MAC and the
+// payload's length, and derives the payload key; decrypt_chunks(payload_key, chunks()) then
+// gives the plaintext. Throws like verify_header, and Error(payload) for a payload length
+// that no STREAM has.
+OpenedFile open_file(std::vector<std::uint8_t> file, std::span<const Identity* const> identities);
 
 // The exact plaintext size of a binary or armored age file, from its header and length alone.
 // Throws Error(armor/header/payload) when the file cannot be a valid age file.

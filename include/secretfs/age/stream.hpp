@@ -24,6 +24,15 @@ std::optional<std::uint64_t> plaintext_size(std::uint64_t payload_size);
 SecretBytes decrypt_payload(std::span<const std::uint8_t> file_key,
                             std::span<const std::uint8_t> payload);
 
+// The key of a payload: derived from the file key and the payload's 16-byte nonce.
+SecretBytes payload_key(std::span<const std::uint8_t> file_key,
+                        std::span<const std::uint8_t> nonce);
+
+// Decrypts and authenticates the chunks after the nonce with the payload key, all or nothing
+// as decrypt_payload does. Throws Error(payload) for a bad length or a chunk that fails.
+SecretBytes decrypt_chunks(std::span<const std::uint8_t> payload_key,
+                           std::span<const std::uint8_t> chunks);
+
 // Encrypts `plaintext` under a fresh random nonce; returns nonce and chunks.
 std::vector<std::uint8_t> encrypt_payload(std::span<const std::uint8_t> file_key,
                                           std::span<const std::uint8_t> plaintext);

@@ -1,0 +1,212 @@
+#include "fs/opened_files.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "secretfs/age/armor.hpp"
+#include "secretfs/age/stream.hpp"
+
+namespace secretfs::fs {
+
+namespace {
+
+constexpr std::size_t kPayloadKeySize = crypto_aead_chacha20poly1305_ietf_KEYBYTES;
+// Files up to this size (one 64 KiB chunk and a generous header) are kept in memory ...
+constexpr std::size_t kKeptFileLimit = 128 * 1024;
+// ... until this many bytes are kept in all; larger or later files are read at each open.
+constexpr std::size_t kKeptBudget = 16 * 1024 * 1024;
+constexpr std::size_t kReadBlock = 64 * 1024;
+
+[[noreturn]] void throw_io(const std::filesystem::path& path, const char* what, int error) {
+  throw age::Error(age::ErrorKind::io, path.string() + ": " + what + ": " + std::strerror(error));
+}
+
+// A file descriptor that closes itself.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  ~Descriptor() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+bool same_time(const std::timespec& a, const std::timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+void check_stored_hash(const manifest::Secret& secret, std::span<const std::uint8_t> file) {
+  if (secret.sha256.empty()) {
+    return;
+  }
+  // A stored ciphertext is named by its hash; one that no longer matches was changed behind
+  // the state directory's back, even if it still decrypts.
+  std::array<std::uint8_t, crypto_hash_sha256_BYTES> hash{};
+  crypto_hash_sha256(hash.data(), file.data(), file.size());
+  std::string hex(hash.size() * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), hash.data(), hash.size());
+  hex.pop_back();
+  if (hex != secret.sha256) {
+    throw age::Error(age::ErrorKind::io, secret.file.string() +
+                                             ": stored ciphertext does not match its SHA-256 "
+                                             "name; the state directory was changed");
+  }
+}
+
+}  // namespace
+
+bool OpenedFiles::Stamp::operator==(const Stamp& other) const {
+  return device == other.device && inode == other.inode && size == other.size &&
+         same_time(modified, other.modified) && same_time(changed, other.changed);
+}
+
+OpenedFiles::OpenedFiles(std::size_t count)
+    : entries_(count), payload_keys_(count * kPayloadKeySize) {}
+
+SecretBytes OpenedFiles::decrypt(std::size_t index, const manifest::Secret& secret,
+                                 std::span<const age::Identity* const> identities) const {
+  const Stamp stamp = current_stamp(secret);
+  const auto hit = trusted(index, stamp);
+  if (hit && hit->kept) {
+    return age::decrypt_chunks(hit->payload_key.span(),
+                               std::span(*hit->kept).subspan(hit->chunks_offset));
+  }
+  FileRead file = read(secret);
+  // A file too large to keep is read again; its key serves only the version it came from.
+  if (hit && file.stamp == stamp) {
+    const auto binary =
+        age::is_armored(file.bytes) ? age::dearmor(file.bytes) : std::move(file.bytes);
+    return age::decrypt_chunks(hit->payload_key.span(),
+                               std::span(binary).subspan(hit->chunks_offset));
+  }
+  const Stamp read_stamp = file.stamp;
+  age::OpenedFile opened = open_in_full(secret, std::move(file), identities);
+  SecretBytes plaintext = age::decrypt_chunks(opened.payload_key.span(), opened.chunks());
+  // Only a file whose payload authenticated is remembered.
+  remember(index, read_stamp, opened);
+  return plaintext;
+}
+
+void OpenedFiles::check(std::size_t index, const manifest::Secret& secret,
+                        std::span<const age::Identity* const> identities) const {
+  if (trusted(index, current_stamp(secret))) {
+    return;
+  }
+  FileRead file = read(secret);
+  const Stamp read_stamp = file.stamp;
+  age::OpenedFile opened = open_in_full(secret, std::move(file), identities);
+  remember(index, read_stamp, opened);
+}
+
+std::size_t OpenedFiles::kept_bytes() const {
+  const std::lock_guard<std::mutex> hold(mutex_);
+  return kept_bytes_;
+}
+
+OpenedFiles::Stamp OpenedFiles::stamp_of(const struct stat& status) {
+  return {status.st_dev, status.st_ino, status.st_size, status.st_mtim, status.st_ctim};
+}
+
+OpenedFiles::Stamp OpenedFiles::current_stamp(const manifest::Secret& secret) {
+  struct stat status {};
+  if (::stat(secret.file.c_str(), &status) != 0) {
+    throw_io(secret.file, "stat", errno);
+  }
+  return stamp_of(status);
+}
+
+OpenedFiles::FileRead OpenedFiles::read(const manifest::Secret& secret) {
+  const Descriptor fd(::open(secret.file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    throw_io(secret.file, "open", errno);
+  }
+  struct stat status {};
+  if (::fstat(fd.get(), &status) != 0) {
+    throw_io(secret.file, "stat", errno);
+  }
+  if (!S_ISREG(status.st_mode)) {
+    throw age::Error(age::ErrorKind::io, secret.file.string() + ": not a regular file");
+  }
+  FileRead file{{}, stamp_of(status)};
+  // The size is a hint: a file that grows or shrinks while read is read to its end anyway,
+  // and its stamp then no longer matches the next stat.
+  file.bytes.resize(static_cast<std::size_t>(status.st_size) + 1);
+  std::size_t filled = 0;
+  for (;;) {
+    if (filled == file.bytes.size()) {
+      file.bytes.resize(filled + kReadBlock);
+    }
+    const ssize_t got = ::read(fd.get(), file.bytes.data() + filled, file.bytes.size() - filled);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      throw_io(secret.file, "read", errno);
+    }
+    if (got == 0) {
+      break;
+    }
+    filled += static_cast<std::size_t>(got);
+  }
+  file.bytes.resize(filled);
+  return file;
+}
+
+std::optional<OpenedFiles::Hit> OpenedFiles::trusted(std::size_t index, const Stamp& stamp) const {
+  const std::lock_guard<std::mutex> hold(mutex_);
+  const Entry& entry = entries_[index];
+  if (!entry.known || !(entry.stamp == stamp)) {
+    return std::nullopt;
+  }
+  const auto key = payload_keys_.span().subspan(index * kPayloadKeySize, kPayloadKeySize);
+  return Hit{SecretBytes::copy_of(key), entry.chunks_offset, entry.kept};
+}
+
+age::OpenedFile OpenedFiles::open_in_full(const manifest::Secret& secret, FileRead file,
+                                          std::span<const age::Identity* const> identities) const {
+  check_stored_hash(secret, file.bytes);
+  return age::open_file(std::move(file.bytes), identities);
+}
+
+void OpenedFiles::remember(std::size_t index, const Stamp& stamp, age::OpenedFile& opened) const {
+  const std::lock_guard<std::mutex> hold(mutex_);
+  Entry& entry = entries_[index];
+  if (entry.kept) {
+    kept_bytes_ -= entry.kept->size();
+    entry.kept.reset();
+  }
+  const std::size_t size = opened.binary.size();
+  if (size <= kKeptFileLimit && kept_bytes_ + size <= kKeptBudget) {
+    entry.kept = std::make_shared<const std::vector<std::uint8_t>>(std::move(opened.binary));
+    kept_bytes_ += size;
+  }
+  const auto slot = payload_keys_.span().subspan(index * kPayloadKeySize, kPayloadKeySize);
+  std::copy(opened.payload_key.span().begin(), opened.payload_key.span().end(), slot.begin());
+  entry.chunks_offset = opened.chunks_offset;
+  entry.stamp = stamp;
+  entry.known = true;
+}
+
+std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret) {
+  auto file = age::read_file(secret.file);
+  check_stored_hash(secret, file);
+  return file;
+}
+
+}  // namespace secretfs::fs

@@ -1,0 +1,95 @@
+// What opening each secret needs, kept from one open to the next, so that an open after the
+// first costs one stat and one ChaCha20-Poly1305 pass instead of a read, a hash, a header, an
+// X25519 unwrap and two key derivations.
+//
+// Per secret: its payload key (all of them in one locked allocation), where its chunks start,
+// and, for small files within a budget, the ciphertext itself. An entry is trusted only while
+// the file on disk is the one it was made from: same device, inode, size, modification and
+// change time. A file replaced or changed behind the daemon's back is read and checked again
+// in full, stored hash included, exactly as on its first open. Plaintext is never kept.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "secretfs/age/age.hpp"
+#include "secretfs/manifest.hpp"
+#include "secretfs/secret_bytes.hpp"
+
+namespace secretfs::fs {
+
+class OpenedFiles {
+ public:
+  explicit OpenedFiles(std::size_t count);
+
+  // The whole authenticated plaintext of secret `index`, whose manifest entry is `secret`.
+  // Throws age::Error naming what failed; nothing of a failed file is kept.
+  SecretBytes decrypt(std::size_t index, const manifest::Secret& secret,
+                      std::span<const age::Identity* const> identities) const;
+
+  // Checks what an open checks except the payload (read, stored hash, header, MAC, payload
+  // length) and keeps the result for the opens that follow. Throws age::Error.
+  void check(std::size_t index, const manifest::Secret& secret,
+             std::span<const age::Identity* const> identities) const;
+
+  // Bytes of ciphertext kept in memory, for the daemon's status.
+  std::size_t kept_bytes() const;
+
+ private:
+  // What identifies one version of a file without reading it.
+  struct Stamp {
+    dev_t device = 0;
+    ino_t inode = 0;
+    off_t size = 0;
+    std::timespec modified{};
+    std::timespec changed{};
+    bool operator==(const Stamp& other) const;
+  };
+
+  struct Entry {
+    bool known = false;
+    Stamp stamp;
+    std::size_t chunks_offset = 0;
+    std::shared_ptr<const std::vector<std::uint8_t>> kept;  // the de-armored file, if kept
+  };
+
+  // A file's bytes and the stamp of the version they were read from.
+  struct FileRead {
+    std::vector<std::uint8_t> bytes;
+    Stamp stamp;
+  };
+
+  // What a trusted entry gives an open: the key, and the kept file if there is one.
+  struct Hit {
+    SecretBytes payload_key;
+    std::size_t chunks_offset = 0;
+    std::shared_ptr<const std::vector<std::uint8_t>> kept;
+  };
+
+  static Stamp stamp_of(const struct stat& status);
+  static Stamp current_stamp(const manifest::Secret& secret);
+  static FileRead read(const manifest::Secret& secret);
+  std::optional<Hit> trusted(std::size_t index, const Stamp& stamp) const;
+  age::OpenedFile open_in_full(const manifest::Secret& secret, FileRead file,
+                               std::span<const age::Identity* const> identities) const;
+  void remember(std::size_t index, const Stamp& stamp, age::OpenedFile& opened) const;
+
+  mutable std::mutex mutex_;
+  mutable std::vector<Entry> entries_;
+  mutable SecretBytes payload_keys_;  // one key per secret, by index
+  mutable std::size_t kept_bytes_ = 0;
+};
+
+// The secret's age file, checked against its SHA-256 when it comes from a stored generation.
+// Throws age::Error(io) when it cannot be read or does not match.
+std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret);
+
+}  // namespace secretfs::fs

@@ -1,0 +1,159 @@
+#include "fs/opened_files.hpp"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "secretfs/age/age.hpp"
+#include "secretfs/age/armor.hpp"
+#include "secretfs/age/x25519.hpp"
+
+using secretfs::SecretBytes;
+using secretfs::fs::OpenedFiles;
+using secretfs::manifest::Secret;
+namespace age = secretfs::age;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A throwaway folder, an identity, and age files written into the folder.
+class Files {
+ public:
+  Files() : identity_(age::X25519Identity::generate()), recipient_(identity_->recipient()) {
+    std::string pattern = (fs::temp_directory_path() / "secretfs-opened-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    dir_ = pattern;
+  }
+  ~Files() { fs::remove_all(dir_); }
+  Files(const Files&) = delete;
+  Files& operator=(const Files&) = delete;
+
+  // Writes `text` encrypted to `name`, in place (same inode) or by rename (a new inode).
+  Secret write(const std::string& name, const std::string& text,
+               age::Output output = age::Output::binary) const {
+    const std::vector<const age::Recipient*> recipients = {recipient_.get()};
+    const auto file =
+        age::encrypt(std::vector<std::uint8_t>(text.begin(), text.end()), recipients, output);
+    std::ofstream(dir_ / name, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(file.data()), static_cast<long>(file.size()));
+    Secret secret;
+    secret.name = name;
+    secret.file = dir_ / name;
+    return secret;
+  }
+
+  void replace(const std::string& name, const std::string& text) const {
+    write(name + ".new", text);
+    fs::rename(dir_ / (name + ".new"), dir_ / name);
+  }
+
+  std::vector<const age::Identity*> identities() const { return {identity_.get()}; }
+
+ private:
+  fs::path dir_;
+  std::unique_ptr<age::X25519Identity> identity_;
+  std::unique_ptr<age::Recipient> recipient_;
+};
+
+std::string text_of(const SecretBytes& bytes) {
+  return std::string(bytes.view());
+}
+
+}  // namespace
+
+TEST_CASE("opened files decrypt again and again, small and large, binary and armored", "[opened]") {
+  const Files files;
+  const std::string large(200 * 1024, 'L');  // past what is kept in memory
+  const std::vector<Secret> secrets = {files.write("small", "small\n"), files.write("large", large),
+                                       files.write("armored", "armored\n", age::Output::armored)};
+  const OpenedFiles opened(secrets.size());
+  for (int round = 0; round < 3; ++round) {
+    CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "small\n");
+    CHECK(text_of(opened.decrypt(1, secrets[1], files.identities())) == large);
+    CHECK(text_of(opened.decrypt(2, secrets[2], files.identities())) == "armored\n");
+  }
+  // The small files are kept; the large one is read at each open.
+  CHECK(opened.kept_bytes() ==
+        fs::file_size(secrets[0].file) + age::dearmor(age::read_file(secrets[2].file)).size());
+}
+
+TEST_CASE("a file replaced or rewritten after its first open is opened anew", "[opened]") {
+  const Files files;
+  const std::string large_one(200 * 1024, '1');
+  const std::string large_two(200 * 1024, '2');
+  const std::vector<Secret> secrets = {files.write("small", "one\n"),
+                                       files.write("large", large_one)};
+  const OpenedFiles opened(secrets.size());
+  CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "one\n");
+  CHECK(text_of(opened.decrypt(1, secrets[1], files.identities())) == large_one);
+
+  files.replace("small", "two\n");
+  files.replace("large", large_two);
+  CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "two\n");
+  CHECK(text_of(opened.decrypt(1, secrets[1], files.identities())) == large_two);
+
+  // Rewritten in place: same inode, new times.
+  files.write("small", "three\n");
+  CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "three\n");
+}
+
+TEST_CASE("check keeps what it learns, and a stored file that changed is refused", "[opened]") {
+  const Files files;
+  Secret secret = files.write("s", "stored\n");
+  // Named like a stored ciphertext: its SHA-256 is checked on every full open.
+  const auto bytes = age::read_file(secret.file);
+  std::array<std::uint8_t, crypto_hash_sha256_BYTES> hash{};
+  crypto_hash_sha256(hash.data(), bytes.data(), bytes.size());
+  std::string hex(hash.size() * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), hash.data(), hash.size());
+  hex.pop_back();
+  secret.sha256 = hex;
+
+  const OpenedFiles opened(1);
+  opened.check(0, secret, files.identities());
+  CHECK(text_of(opened.decrypt(0, secret, files.identities())) == "stored\n");
+
+  files.replace("s", "substitute\n");
+  try {
+    opened.decrypt(0, secret, files.identities());
+    FAIL("a changed stored file was served");
+  } catch (const age::Error& error) {
+    CHECK(error.kind() == age::ErrorKind::io);
+    CHECK(std::string(error.what()).find("does not match its SHA-256") != std::string::npos);
+  }
+  CHECK_THROWS_AS(opened.check(0, secret, files.identities()), age::Error);
+}
+
+TEST_CASE("a file that fails is not remembered", "[opened]") {
+  const Files files;
+  const Secret secret = files.write("s", "good\n");
+  auto bytes = age::read_file(secret.file);
+  bytes.back() ^= 0x01;
+  std::ofstream(secret.file, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+
+  const OpenedFiles opened(1);
+  for (int round = 0; round < 2; ++round) {
+    try {
+      opened.decrypt(0, secret, files.identities());
+      FAIL("a tampered file decrypted");
+    } catch (const age::Error& error) {
+      CHECK(error.kind() == age::ErrorKind::payload);
+    }
+  }
+  CHECK(opened.kept_bytes() == 0);
+  fs::remove(secret.file);
+  try {
+    opened.decrypt(0, secret, files.identities());
+    FAIL("a missing file decrypted");
+  } catch (const age::Error& error) {
+    CHECK(error.kind() == age::ErrorKind::io);
+  }
+}
