@@ -47,6 +47,7 @@ let
         pkgs.gnugrep
         pkgs.gnused
         pkgs.jq
+        config.systemd.package
       ]
     }
     export SECRETFS=${cfg.package}/bin/secretfs
@@ -326,13 +327,38 @@ in
           };
         };
 
-        system.activationScripts.secretfs = {
-          deps = [
-            "specialfs"
-            "users"
-            "groups"
+        # A switch or rollback activates the new manifest from a unit, not from an activation
+        # script: switch-to-configuration no longer honours restart requests from activation
+        # scripts (deprecated in NixOS 26.05, removed in 26.11), and nixos-init runs none. The
+        # unit's file changes with the manifest, links or units (X-Restart-Triggers), so
+        # switch-to-configuration restarts it after daemon-reload and after users are re-created;
+        # it then restarts the services of changed secrets itself. At boot it finds the manifest
+        # already active and only makes the links.
+        systemd.services.secretfs-activate = {
+          description = "secretfs: activate the manifest of this system";
+          wantedBy = [ "sysinit.target" ];
+          requires = [ "secretfs.service" ];
+          after = [
+            "secretfs.service"
+            "systemd-sysusers.service"
+            "userborn.service"
           ];
-          text = "${switchScript}";
+          # Services restarted together with this unit by a switch wait for their new secrets.
+          before = [ "shutdown.target" ] ++ consumerUnits;
+          conflicts = [ "shutdown.target" ];
+          restartTriggers = [
+            manifestFile
+            unitsFile
+            linksFile
+          ];
+          # Restarted after the new system is in place, never stopped before it.
+          stopIfChanged = false;
+          unitConfig.DefaultDependencies = false;
+          serviceConfig = {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            ExecStart = "${switchScript}";
+          };
         };
       }
 

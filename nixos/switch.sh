@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs on every activation of a NixOS system with secretfs: keeps the `path` links in step with
-# the configuration and, when the system is switched (not booted), activates the new manifest
-# and queues the units whose secrets changed for switch-to-configuration to restart or reload.
+# Run by secretfs-activate.service at boot and whenever a switch or rollback changes the manifest,
+# the links or the units: activates the manifest, restarts or reloads the services whose secrets
+# changed, and keeps the `path` links in step with the configuration.
 #
 # Settings come from the environment, set by the NixOS module:
 #   SECRETFS          the secretfs binary
@@ -10,12 +10,11 @@
 #   UNITS             JSON: { "<secret>": { "restart": [units], "reload": [units] } }
 #   LINKS             the links this configuration wants, one "path<TAB>target" per line
 #   LINKS_RECORD      where the links made last time are recorded
-#   ACTIVATION_LISTS  where switch-to-configuration reads the units to restart and reload
-#   NIXOS_ACTION      set by switch-to-configuration (switch, test); unset at boot
+#   SYSTEMCTL         the systemctl to restart and reload services with (default: systemctl)
 set -euo pipefail
 
 : "${SECRETFS:?}" "${MANIFEST:?}" "${STATE_DIR:?}" "${UNITS:?}" "${LINKS:?}" "${LINKS_RECORD:?}"
-: "${ACTIVATION_LISTS:=/run/nixos}"
+: "${SYSTEMCTL:=systemctl}"
 
 status=0
 
@@ -66,27 +65,30 @@ units_to() {
     '. as $units | $result.changed[] | ($units[.] // {})[$kind] // [] | .[]' "$UNITS" | sort -u
 }
 
-# `activate` returns once the running daemon serves the new generation, so units queued here
-# are restarted by switch-to-configuration strictly after their new secret is readable.
-activate_and_queue() {
+# `activate` returns once the running daemon serves the new generation, so the services are
+# restarted strictly after their new secret is readable. `--no-block`: services ordered after
+# this unit would otherwise wait for it while it waits for them. `try-`: a service that is not
+# running is left stopped; at boot none is running yet, and the manifest is already active.
+activate_and_restart() {
   install -d -m 0700 "$STATE_DIR"
-  local result
+  local result restart reload
   result=$("$SECRETFS" activate --manifest "$MANIFEST" --json)
   echo "secretfs: generation $(jq -r .generation <<<"$result")," \
     "changed: $(jq -r '.changed | if length == 0 then "nothing" else join(", ") end' <<<"$result")"
 
-  mkdir -p "$ACTIVATION_LISTS"
-  units_to restart "$result" | tee -a "$ACTIVATION_LISTS/activation-restart-list" |
-    sed 's/^/secretfs: will restart /'
-  units_to reload "$result" | tee -a "$ACTIVATION_LISTS/activation-reload-list" |
-    sed 's/^/secretfs: will reload /'
+  mapfile -t restart < <(units_to restart "$result")
+  mapfile -t reload < <(units_to reload "$result")
+  if ((${#restart[@]} > 0)); then
+    echo "secretfs: restarting ${restart[*]}"
+    "$SYSTEMCTL" --no-block try-restart -- "${restart[@]}" || status=1
+  fi
+  if ((${#reload[@]} > 0)); then
+    echo "secretfs: reloading ${reload[*]}"
+    "$SYSTEMCTL" --no-block try-reload-or-restart -- "${reload[@]}" || status=1
+  fi
 }
 
-# At boot secretfs.service activates the manifest itself when it mounts, after the file systems
-# that hold the identities are mounted and the users exist; there is nothing to restart yet.
-if [[ -n ${NIXOS_ACTION:-} ]]; then
-  activate_and_queue
-fi
+activate_and_restart
 
 remove_old_links
 make_links

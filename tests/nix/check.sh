@@ -2,7 +2,7 @@
 # Checks the Nix side of secretfs with Nix alone, no nixpkgs and no network:
 #   1. every .nix file parses (nix-instantiate --parse);
 #   2. nixos/manifest.nix, which needs only builtins, passes tests/nix/manifest-test.nix;
-#   3. the activation scripts keep links and queue restarts as they should;
+#   3. nixos/switch.sh keeps links and restarts the services of changed secrets as it should;
 #   4. the manifest the module writes for a sample configuration passes `secretfs check`, and
 #      the module and `secretfs check` agree on which secret names are refused;
 #   5. with NIXPKGS_LIB set to a nixpkgs `lib` folder, the whole module evaluates, and
@@ -60,12 +60,26 @@ check_manifest_nix() {
   fi
 }
 
-# ---- 3. activation scripts ------------------------------------------------------------------
+# ---- 3. nixos/switch.sh --------------------------------------------------------------------
 
 run_switch() {
   env SECRETFS="$work/fake-secretfs" MANIFEST=/dev/null STATE_DIR="$work/switch-state" \
     UNITS="$work/units.json" LINKS="$1" LINKS_RECORD="$work/record/links" \
-    ACTIVATION_LISTS="$work/lists" "${@:2}" bash nixos/switch.sh
+    SYSTEMCTL="$work/fake-systemctl" "${@:2}" bash nixos/switch.sh
+}
+
+# Stand-ins for `secretfs activate --json` (it reports the secrets named in $CHANGED, a JSON
+# list) and for systemctl (it records its arguments, one call a line).
+make_switch_fakes() {
+  cat >"$work/fake-secretfs" <<'FAKE'
+#!/bin/sh
+echo "{\"generation\":7,\"created\":true,\"served\":true,\"changed\":${CHANGED:-[]},\"pruned\":[]}"
+FAKE
+  cat >"$work/fake-systemctl" <<FAKE
+#!/bin/sh
+echo "\$*" >>"$work/systemctl.log"
+FAKE
+  chmod +x "$work/fake-secretfs" "$work/fake-systemctl"
 }
 
 check_links() {
@@ -94,40 +108,41 @@ check_links() {
   pass "switch.sh makes, removes and refuses links as it should"
 }
 
-check_restart_queue() {
-  if ! command -v jq >/dev/null 2>&1; then
-    skip "restart queue of switch.sh (jq not found)"
-    return
-  fi
-  # A stand-in for `secretfs activate --json` that reports two changed secrets.
-  cat >"$work/fake-secretfs" <<'EOF'
-#!/bin/sh
-echo '{"generation":7,"created":true,"served":true,"changed":["a","gone"],"pruned":[]}'
-EOF
-  chmod +x "$work/fake-secretfs"
-  cat >"$work/units.json" <<'EOF'
+check_restarts() {
+  cat >"$work/units.json" <<'UNITS'
 {"a":{"restart":["x.service","y.service"],"reload":["z.service"]},
  "b":{"restart":["never.service"],"reload":[]}}
-EOF
-  rm -rf "$work/lists"
-  run_switch "$work/links-none" NIXOS_ACTION=test >/dev/null
-  local restart reload
-  restart=$(paste -sd ' ' "$work/lists/activation-restart-list")
-  reload=$(paste -sd ' ' "$work/lists/activation-reload-list")
-  if [[ $restart == "x.service y.service" && $reload == "z.service" ]]; then
-    pass "switch.sh queues exactly the units of changed secrets"
+UNITS
+  rm -f "$work/systemctl.log"
+  run_switch "$work/links-none" CHANGED='["a","gone"]' >/dev/null
+  local calls want
+  calls=$(cat "$work/systemctl.log" 2>/dev/null || true)
+  want="--no-block try-restart -- x.service y.service"
+  want+=$'\n'"--no-block try-reload-or-restart -- z.service"
+  if [[ $calls == "$want" ]]; then
+    pass "switch.sh restarts and reloads exactly the units of changed secrets"
   else
-    fail "switch.sh queued restart [$restart] reload [$reload]," \
-      "want [x.service y.service] [z.service]"
+    fail "switch.sh called systemctl with [$calls], want [$want]"
   fi
 
-  rm -rf "$work/lists"
+  rm -f "$work/systemctl.log"
   run_switch "$work/links-none" >/dev/null
-  if [[ -e $work/lists ]]; then
-    fail "switch.sh activated or queued units at boot (NIXOS_ACTION unset)"
+  if [[ -e $work/systemctl.log ]]; then
+    fail "switch.sh restarted units although no secret changed: $(cat "$work/systemctl.log")"
   else
-    pass "switch.sh leaves activation to secretfs.service at boot"
+    pass "switch.sh restarts nothing when no secret changed (as at boot)"
   fi
+}
+
+# switch.sh runs `secretfs activate` and reads its answer with jq.
+check_switch() {
+  if ! command -v jq >/dev/null 2>&1; then
+    skip "nixos/switch.sh (jq not found)"
+    return
+  fi
+  make_switch_fakes
+  check_links
+  check_restarts
 }
 
 # ---- 4. the generated manifest against `secretfs check` -------------------------------------
@@ -228,8 +243,7 @@ check_module() {
 
 check_parse
 check_manifest_nix
-check_links
-check_restart_queue
+check_switch
 check_with_binary
 check_module
 

@@ -31,18 +31,103 @@ let
     "util-linux"
   ] fakePackage;
 
-  # The NixOS options the module reads or sets, declared as NixOS declares them (in short).
+  # The NixOS options the module reads or sets, declared with the types NixOS gives them
+  # (nixos/lib/systemd-lib.nix, systemd-unit-options.nix, activation-script.nix), without
+  # freeform attributes: a misspelt option or a wrong type fails here as it would on NixOS.
+  unitNameType = types.strMatching (
+    "[a-zA-Z0-9@%:_.\\-]+[.]"
+    + "(service|socket|device|mount|automount|swap|target|path|timer|scope|slice)"
+  );
+  unitPrimitive = types.oneOf [
+    types.bool
+    types.int
+    types.str
+    types.path
+  ];
+  unitSection = types.attrsOf (types.either unitPrimitive (types.listOf unitPrimitive));
   unitOptions = {
-    freeformType = types.attrsOf types.anything;
-    options = lib.genAttrs [ "after" "before" "wants" "wantedBy" "conflicts" "restartTriggers" ] (
-      _:
-      mkOption {
-        type = types.listOf types.anything;
-        default = [ ];
-      }
-    );
+    options =
+      lib.genAttrs
+        [ "after" "before" "wants" "requires" "wantedBy" "requiredBy" "conflicts" "partOf" ]
+        (
+          _:
+          mkOption {
+            type = types.listOf unitNameType;
+            default = [ ];
+          }
+        )
+      // lib.genAttrs [ "restartTriggers" "reloadTriggers" ] (
+        _:
+        mkOption {
+          type = types.listOf types.unspecified;
+          default = [ ];
+        }
+      )
+      // lib.genAttrs [ "restartIfChanged" "stopIfChanged" "enable" ] (
+        _:
+        mkOption {
+          type = types.bool;
+          default = true;
+        }
+      )
+      // {
+        description = mkOption {
+          type = types.singleLineStr;
+          default = "";
+        };
+        unitConfig = mkOption {
+          type = unitSection;
+          default = { };
+        };
+        serviceConfig = mkOption {
+          type = unitSection;
+          default = { };
+        };
+      };
   };
+  activationSnippet = types.either types.str (
+    types.submodule {
+      options = {
+        deps = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+        };
+        # No default, as in NixOS: a snippet given only `deps` is an error.
+        text = mkOption { type = types.lines; };
+        supportsDryActivation = mkOption {
+          type = types.bool;
+          default = false;
+        };
+      };
+    }
+  );
+  # The snippets NixOS itself defines that the module names (nixos/modules/config/users-groups.nix:
+  # `users` is empty with systemd-sysusers or userborn; `groups` only follows it).
+  nixosSnippets =
+    { config, ... }:
+    {
+      system.activationScripts = {
+        specialfs = "mount the special file systems";
+        users =
+          if config.systemd.sysusers.enable || config.services.userborn.enable then
+            ""
+          else
+            {
+              supportsDryActivation = true;
+              text = "update-users-groups";
+            };
+        groups = lib.stringAfter [ "users" ] "";
+      };
+    };
+  # The activation script as NixOS assembles it: a dependency on a missing snippet fails here.
+  activationScript =
+    config:
+    lib.textClosureMap (x: x) (lib.mapAttrs (
+      _: v: if lib.isString v then lib.noDepEntry v else v
+    ) config.system.activationScripts) (lib.attrNames config.system.activationScripts);
+
   nixosStandIns = {
+    imports = [ nixosSnippets ];
     options = {
       assertions = mkOption {
         type = types.listOf types.unspecified;
@@ -60,23 +145,20 @@ let
         type = types.attrsOf (types.submodule unitOptions);
         default = { };
       };
+      systemd.package = mkOption {
+        type = types.package;
+        default = fakePackage "systemd";
+      };
       systemd.sysusers.enable = mkOption {
         type = types.bool;
         default = false;
       };
+      services.userborn.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
       system.activationScripts = mkOption {
-        type = types.attrsOf (
-          types.submodule {
-            options.deps = mkOption {
-              type = types.listOf types.str;
-              default = [ ];
-            };
-            options.text = mkOption {
-              type = types.str;
-              default = "";
-            };
-          }
-        );
+        type = types.attrsOf activationSnippet;
         default = { };
       };
       services.openssh = {
@@ -298,22 +380,80 @@ let
         templateInstanceWanted = true;
       };
     };
-    activationRunsAfterUsersAndBeforeThem = {
+    # Only the neededForUsers step is an activation script, and it runs before `users`.
+    forUsersRunsBeforeUsers = {
       got = {
-        secretfs = cfg.system.activationScripts.secretfs.deps;
+        ours = lib.filter (name: lib.hasPrefix "secretfs" name) (
+          lib.attrNames cfg.system.activationScripts
+        );
         forUsers = cfg.system.activationScripts.secretfs-for-users.deps;
         users = cfg.system.activationScripts.users.deps;
       };
       want = {
-        secretfs = [
-          "specialfs"
-          "users"
-          "groups"
-        ];
+        ours = [ "secretfs-for-users" ];
         forUsers = [ "specialfs" ];
         users = [ "secretfs-for-users" ];
       };
     };
+    # Every snippet's dependencies exist, so NixOS can put the activation script together.
+    activationScriptAssembles = {
+      got = map (config: builtins.isString (activationScript config)) [
+        cfg
+        withSysusers.config
+        disabled.config
+      ];
+      want = [
+        true
+        true
+        true
+      ];
+    };
+    # switch-to-configuration restarts the unit when the manifest, links or units change; the
+    # unit activates the manifest and restarts the services of changed secrets itself.
+    activationIsAUnit =
+      let
+        activate = cfg.systemd.services.secretfs-activate;
+      in
+      {
+        got = {
+          inherit (activate)
+            wantedBy
+            requires
+            after
+            before
+            restartTriggers
+            restartIfChanged
+            stopIfChanged
+            ;
+          inherit (activate.serviceConfig) Type RemainAfterExit ExecStart;
+          inherit (activate.unitConfig) DefaultDependencies;
+        };
+        want = {
+          wantedBy = [ "sysinit.target" ];
+          requires = [ "secretfs.service" ];
+          after = [
+            "secretfs.service"
+            "systemd-sysusers.service"
+            "userborn.service"
+          ];
+          before = [
+            "shutdown.target"
+            "nginx.service"
+            "postgresql.service"
+          ];
+          restartTriggers = [
+            built.manifest
+            built.units
+            built.links
+          ];
+          restartIfChanged = true;
+          stopIfChanged = false;
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = "${built.switch}";
+          DefaultDependencies = false;
+        };
+      };
     writtenFiles = {
       got = map (name: built.${name}.text) [
         "units"
@@ -362,12 +502,16 @@ let
     disabledDoesNothing = {
       got = {
         services = disabled.config.systemd.services;
-        activation = disabled.config.system.activationScripts;
+        activation = lib.attrNames disabled.config.system.activationScripts;
         assertions = disabled.config.assertions;
       };
       want = {
         services = { };
-        activation = { };
+        activation = [
+          "groups"
+          "specialfs"
+          "users"
+        ];
         assertions = [ ];
       };
     };

@@ -57,7 +57,6 @@ in
         deps = [ "specialfs" ];
         text = "install -D -m 0400 -o root -g root ${fixtures}/key.txt ${keyPath}";
       };
-      system.activationScripts.secretfs.deps = [ "secretfs-test-key" ];
       system.activationScripts.secretfs-for-users.deps = [ "secretfs-test-key" ];
 
       services.secretfs = {
@@ -139,6 +138,7 @@ in
 
       machine.wait_for_unit("multi-user.target")
       machine.wait_for_unit("secretfs.service")
+      machine.wait_for_unit("secretfs-activate.service")
       machine.wait_for_unit("token-reader.service")
       machine.wait_for_unit("other-reader.service")
 
