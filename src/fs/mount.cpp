@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fs/control.hpp"
+#include "fs/loop.hpp"
 #include "fs/operations.hpp"
 #include "fs/validation.hpp"
 #include "secretfs/log.hpp"
@@ -143,7 +144,7 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  int serve() { return fuse_session_loop(session_); }
+  int serve() { return serve_requests(session_); }
 
  private:
   void close() {

@@ -2,7 +2,9 @@
 // translating between the kernel's request and the SecretSet that answers it.
 #pragma once
 
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 35
+#endif
 #include <fuse_lowlevel.h>
 
 #include <memory>
