@@ -136,6 +136,66 @@ std::span<const std::uint8_t> payload_of(std::span<const std::uint8_t> binary,
   return payload;
 }
 
+[[noreturn]] void fail_to_read(const std::filesystem::path& path, int error) {
+  throw Error(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(error));
+}
+
+// A file descriptor that closes itself.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  ~Descriptor() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+enum class Require { anything, regular_file };
+
+// Reads to the end of the file, sized by fstat so that a small file costs one read; a file
+// that grows meanwhile (or a pipe, whose size is 0) is read to its end anyway.
+FileContents read_contents(const std::filesystem::path& path, Require require) {
+  const Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    fail_to_read(path, errno);
+  }
+  FileContents file;
+  if (::fstat(fd.get(), &file.status) != 0) {
+    fail_to_read(path, errno);
+  }
+  if (require == Require::regular_file && !S_ISREG(file.status.st_mode)) {
+    throw Error(ErrorKind::io, path.string() + ": not a regular file");
+  }
+  // One byte more than the size, so that reaching the end needs no second, growing read.
+  file.bytes.resize(static_cast<std::size_t>(std::max<off_t>(file.status.st_size, 0)) + 1);
+  std::size_t filled = 0;
+  for (;;) {
+    if (filled == file.bytes.size()) {
+      file.bytes.resize(filled + kChunkSize);
+    }
+    const auto got = ::read(fd.get(), file.bytes.data() + filled, file.bytes.size() - filled);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      fail_to_read(path, errno);
+    }
+    if (got == 0) {
+      break;
+    }
+    filled += static_cast<std::size_t>(got);
+  }
+  file.bytes.resize(filled);
+  return file;
+}
+
 }  // namespace
 
 SecretBytes decrypt(std::span<const std::uint8_t> file,
@@ -232,32 +292,11 @@ std::vector<const Recipient*> pointers(const Recipients& recipients) {
 }
 
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
-  const auto fail = [&path](int error) -> void {
-    throw Error(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(error));
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    fail(errno);
-  }
-  std::vector<std::uint8_t> bytes;
-  std::array<std::uint8_t, kChunkSize> buffer{};
-  for (;;) {
-    const auto got = ::read(fd, buffer.data(), buffer.size());
-    if (got < 0 && errno == EINTR) {
-      continue;
-    }
-    if (got < 0) {
-      const int error = errno;
-      ::close(fd);
-      fail(error);
-    }
-    if (got == 0) {
-      break;
-    }
-    bytes.insert(bytes.end(), buffer.begin(), buffer.begin() + got);
-  }
-  ::close(fd);
-  return bytes;
+  return read_contents(path, Require::anything).bytes;
+}
+
+FileContents read_regular_file(const std::filesystem::path& path) {
+  return read_contents(path, Require::regular_file);
 }
 
 }  // namespace secretfs::age

@@ -1,9 +1,7 @@
 #include "fs/opened_files.hpp"
 
-#include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -24,28 +22,10 @@ constexpr std::size_t kPayloadKeySize = crypto_aead_chacha20poly1305_ietf_KEYBYT
 constexpr std::size_t kKeptFileLimit = 128 * 1024;
 // ... until this many bytes are kept in all; larger or later files are read at each open.
 constexpr std::size_t kKeptBudget = 16 * 1024 * 1024;
-constexpr std::size_t kReadBlock = 64 * 1024;
 
 [[noreturn]] void throw_io(const std::filesystem::path& path, const char* what, int error) {
   throw age::Error(age::ErrorKind::io, path.string() + ": " + what + ": " + std::strerror(error));
 }
-
-// A file descriptor that closes itself.
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  ~Descriptor() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool same_time(const std::timespec& a, const std::timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
@@ -103,15 +83,15 @@ SecretBytes OpenedFiles::decrypt(std::size_t index, const manifest::Secret& secr
   return plaintext;
 }
 
-void OpenedFiles::check(std::size_t index, const manifest::Secret& secret,
-                        std::span<const age::Identity* const> identities) const {
-  if (trusted(index, current_stamp(secret))) {
-    return;
+std::uint64_t OpenedFiles::check(std::size_t index, const manifest::Secret& secret,
+                                 std::span<const age::Identity* const> identities) const {
+  if (const auto hit = trusted(index, current_stamp(secret))) {
+    return hit->plaintext_size;
   }
   FileRead file = read(secret);
   const Stamp read_stamp = file.stamp;
   age::OpenedFile opened = open_in_full(secret, std::move(file), identities);
-  remember(index, read_stamp, opened);
+  return remember(index, read_stamp, opened);
 }
 
 std::size_t OpenedFiles::kept_bytes() const {
@@ -132,40 +112,8 @@ OpenedFiles::Stamp OpenedFiles::current_stamp(const manifest::Secret& secret) {
 }
 
 OpenedFiles::FileRead OpenedFiles::read(const manifest::Secret& secret) {
-  const Descriptor fd(::open(secret.file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    throw_io(secret.file, "open", errno);
-  }
-  struct stat status {};
-  if (::fstat(fd.get(), &status) != 0) {
-    throw_io(secret.file, "stat", errno);
-  }
-  if (!S_ISREG(status.st_mode)) {
-    throw age::Error(age::ErrorKind::io, secret.file.string() + ": not a regular file");
-  }
-  FileRead file{{}, stamp_of(status)};
-  // The size is a hint: a file that grows or shrinks while read is read to its end anyway,
-  // and its stamp then no longer matches the next stat.
-  file.bytes.resize(static_cast<std::size_t>(status.st_size) + 1);
-  std::size_t filled = 0;
-  for (;;) {
-    if (filled == file.bytes.size()) {
-      file.bytes.resize(filled + kReadBlock);
-    }
-    const ssize_t got = ::read(fd.get(), file.bytes.data() + filled, file.bytes.size() - filled);
-    if (got < 0 && errno == EINTR) {
-      continue;
-    }
-    if (got < 0) {
-      throw_io(secret.file, "read", errno);
-    }
-    if (got == 0) {
-      break;
-    }
-    filled += static_cast<std::size_t>(got);
-  }
-  file.bytes.resize(filled);
-  return file;
+  age::FileContents contents = age::read_regular_file(secret.file);
+  return {std::move(contents.bytes), stamp_of(contents.status)};
 }
 
 std::optional<OpenedFiles::Hit> OpenedFiles::trusted(std::size_t index, const Stamp& stamp) const {
@@ -175,7 +123,7 @@ std::optional<OpenedFiles::Hit> OpenedFiles::trusted(std::size_t index, const St
     return std::nullopt;
   }
   const auto key = payload_keys_.span().subspan(index * kPayloadKeySize, kPayloadKeySize);
-  return Hit{SecretBytes::copy_of(key), entry.chunks_offset, entry.kept};
+  return Hit{SecretBytes::copy_of(key), entry.chunks_offset, entry.plaintext_size, entry.kept};
 }
 
 age::OpenedFile OpenedFiles::open_in_full(const manifest::Secret& secret, FileRead file,
@@ -184,7 +132,11 @@ age::OpenedFile OpenedFiles::open_in_full(const manifest::Secret& secret, FileRe
   return age::open_file(std::move(file.bytes), identities);
 }
 
-void OpenedFiles::remember(std::size_t index, const Stamp& stamp, age::OpenedFile& opened) const {
+std::uint64_t OpenedFiles::remember(std::size_t index, const Stamp& stamp,
+                                    age::OpenedFile& opened) const {
+  // open_file has checked that the chunks' length is one a STREAM can have.
+  const std::uint64_t plaintext_size =
+      age::plaintext_size(age::kPayloadNonceSize + opened.chunks().size()).value_or(0);
   const std::lock_guard<std::mutex> hold(mutex_);
   Entry& entry = entries_[index];
   if (entry.kept) {
@@ -199,12 +151,14 @@ void OpenedFiles::remember(std::size_t index, const Stamp& stamp, age::OpenedFil
   const auto slot = payload_keys_.span().subspan(index * kPayloadKeySize, kPayloadKeySize);
   std::copy(opened.payload_key.span().begin(), opened.payload_key.span().end(), slot.begin());
   entry.chunks_offset = opened.chunks_offset;
+  entry.plaintext_size = plaintext_size;
   entry.stamp = stamp;
   entry.known = true;
+  return plaintext_size;
 }
 
 std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret) {
-  auto file = age::read_file(secret.file);
+  auto file = age::read_regular_file(secret.file).bytes;
   check_stored_hash(secret, file);
   return file;
 }

@@ -36,9 +36,10 @@ class OpenedFiles {
                       std::span<const age::Identity* const> identities) const;
 
   // Checks what an open checks except the payload (read, stored hash, header, MAC, payload
-  // length) and keeps the result for the opens that follow. Throws age::Error.
-  void check(std::size_t index, const manifest::Secret& secret,
-             std::span<const age::Identity* const> identities) const;
+  // length), keeps the result for the opens that follow, and returns the plaintext's size.
+  // Safe to call from several threads at once. Throws age::Error.
+  std::uint64_t check(std::size_t index, const manifest::Secret& secret,
+                      std::span<const age::Identity* const> identities) const;
 
   // Bytes of ciphertext kept in memory, for the daemon's status.
   std::size_t kept_bytes() const;
@@ -58,6 +59,7 @@ class OpenedFiles {
     bool known = false;
     Stamp stamp;
     std::size_t chunks_offset = 0;
+    std::uint64_t plaintext_size = 0;
     std::shared_ptr<const std::vector<std::uint8_t>> kept;  // the de-armored file, if kept
   };
 
@@ -71,6 +73,7 @@ class OpenedFiles {
   struct Hit {
     SecretBytes payload_key;
     std::size_t chunks_offset = 0;
+    std::uint64_t plaintext_size = 0;
     std::shared_ptr<const std::vector<std::uint8_t>> kept;
   };
 
@@ -80,7 +83,7 @@ class OpenedFiles {
   std::optional<Hit> trusted(std::size_t index, const Stamp& stamp) const;
   age::OpenedFile open_in_full(const manifest::Secret& secret, FileRead file,
                                std::span<const age::Identity* const> identities) const;
-  void remember(std::size_t index, const Stamp& stamp, age::OpenedFile& opened) const;
+  std::uint64_t remember(std::size_t index, const Stamp& stamp, age::OpenedFile& opened) const;
 
   mutable std::mutex mutex_;
   mutable std::vector<Entry> entries_;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fs/parallel.hpp"
 #include "secretfs/age/age.hpp"
 #include "secretfs/age/armor.hpp"
 #include "secretfs/age/format.hpp"
@@ -67,6 +68,23 @@ std::vector<std::uint8_t> read_prefix(int fd, const std::filesystem::path& path,
   return prefix;
 }
 
+// "class: message" for an age::Error, the message alone for anything else.
+std::string failure_reason(const std::exception& error) {
+  if (const auto* age_error = dynamic_cast<const age::Error*>(&error)) {
+    return std::string(age::to_string(age_error->kind())) + ": " + error.what();
+  }
+  return error.what();
+}
+
+// inspect_size, or 0 for a file that gives no size.
+std::uint64_t size_or_zero(const std::filesystem::path& path) {
+  try {
+    return inspect_size(path);
+  } catch (const age::Error&) {
+    return 0;
+  }
+}
+
 }  // namespace
 
 std::uint64_t inspect_size(const std::filesystem::path& path) {
@@ -85,7 +103,8 @@ std::uint64_t inspect_size(const std::filesystem::path& path) {
   // A binary header is at most kMaxHeaderSize bytes, so that prefix is all we read. Armor has
   // to be decoded whole to learn where the payload starts.
   const auto total = static_cast<std::uint64_t>(status.st_size);
-  const auto prefix = read_prefix(fd.get(), path, age::kMaxHeaderSize);
+  const auto prefix =
+      read_prefix(fd.get(), path, std::min<std::uint64_t>(total, age::kMaxHeaderSize));
   if (age::is_armored(prefix)) {
     return age::plaintext_size(age::read_file(path));
   }
@@ -113,16 +132,29 @@ SecretSet::SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const K
   }
   problems_.insert(problems_.end(), keyring_->problems.begin(), keyring_->problems.end());
   setup_problem_count_ = problems_.size();
-  sizes_.reserve(tree_.secrets().size());
-  for (const auto& secret : tree_.secrets()) {
-    std::uint64_t size = 0;
+  check_all();
+}
+
+// Checks every secret's file as its first open would, so that first opens cost no X25519, and
+// learns each size. The files are independent and the unwrap dominates, so every CPU takes
+// a share. A file that fails keeps the size its header gives, when it gives one.
+void SecretSet::check_all() {
+  const std::size_t count = tree_.secrets().size();
+  sizes_.assign(count, 0);
+  std::vector<std::string> failures(count);
+  for_each_index(count, [&](std::size_t index) {
+    const manifest::Secret& secret = tree_.secrets()[index];
     try {
-      size = inspect_size(secret.file);
-    } catch (const age::Error& error) {
-      problems_.push_back(describe(secret) + ": " + std::string(age::to_string(error.kind())) +
-                          ": " + error.what() + " (opening it fails with EIO)");
+      sizes_[index] = opened_.check(index, secret, identities_);
+    } catch (const std::exception& error) {
+      failures[index] = describe(secret) + ": " + failure_reason(error);
+      sizes_[index] = size_or_zero(secret.file);
     }
-    sizes_.push_back(size);
+  });
+  for (auto& failure : failures) {
+    if (!failure.empty()) {
+      problems_.push_back(std::move(failure) + " (opening it fails with EIO)");
+    }
   }
 }
 
@@ -136,9 +168,8 @@ std::vector<std::string> SecretSet::check_files() const {
     const manifest::Secret& secret = tree_.secrets()[index];
     try {
       opened_.check(index, secret, identities_);
-    } catch (const age::Error& error) {
-      problems.push_back(describe(secret) + ": " + std::string(age::to_string(error.kind())) +
-                         ": " + error.what());
+    } catch (const std::exception& error) {
+      problems.push_back(describe(secret) + ": " + failure_reason(error));
     }
   }
   return problems;

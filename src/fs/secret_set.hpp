@@ -26,8 +26,9 @@ class OpenFailure : public std::runtime_error {
 
 class SecretSet {
  public:
-  // Reads each secret's header to learn its size; a secret whose file is missing or broken is
-  // still served (its open fails with the reason), so one bad file never hides the others.
+  // Checks each secret's file as its first open would (header, MAC, payload length, stored
+  // hash) and learns its size; a secret whose file is missing, broken or for other identities
+  // is still served (its open fails with the reason), so one bad file never hides the others.
   // `generation` is the stored generation the manifest came from, 0 for a manifest served
   // directly.
   SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring,
@@ -69,6 +70,8 @@ class SecretSet {
 
   std::vector<const age::Identity*> identities_;  // the keyring's, for the age calls
   OpenedFiles opened_;
+
+  void check_all();
 };
 
 // The exact plaintext size of the age file at `path`, reading only its header when it is

@@ -20,15 +20,21 @@ struct ManifestFile {
 };
 ManifestFile read_manifest(const std::filesystem::path& path);
 
-// One line per secret whose file does not open with `keyring`'s identities: read, size, header
-// and MAC are checked, the payload is not decrypted.
+// One line per secret whose file does not open with `keyring`'s identities: read, stored hash,
+// header, MAC and payload length are checked, the payload is not decrypted. Files are checked
+// on every CPU at once; the lines keep the manifest's order.
 std::vector<std::string> header_problems(std::span<const manifest::Secret> secrets,
                                          const Keyring& keyring);
 
+enum class Files {
+  check,  // each secret's file against the identities, as header_problems does
+  skip,   // the manifest and the identity files only
+};
+
 // Every problem, one line each naming the secret or identity file: the manifest's refusals,
-// identity files that cannot be used, and each secret's file checked against the identities
-// (header and MAC only; no payload is decrypted).
+// identity files that cannot be used, and (with Files::check) each secret's file checked
+// against the identities (header, MAC and payload length; no payload is decrypted).
 std::vector<std::string> validate(const manifest::Manifest& manifest,
-                                  age::FilePermissions permissions);
+                                  age::FilePermissions permissions, Files files = Files::check);
 
 }  // namespace secretfs::fs

@@ -50,11 +50,23 @@ void store_blob(const std::filesystem::path& root, const std::string& blob,
   fsync_folder(root / kBlobsFolder);
 }
 
-StoredSecret store_secret(const std::filesystem::path& root, const manifest::Secret& secret) {
-  const std::string content = read_ciphertext(secret);
-  StoredSecret stored{secret.name, secret.file, sha256_hex(content)};
-  store_blob(root, stored.blob, content);
-  return stored;
+enum class Blobs { store, leave };
+
+// The record `manifest` would be stored as; with Blobs::store, each ciphertext is also copied
+// into its blob when that blob is missing.
+GenerationRecord record_of(const std::filesystem::path& root, const manifest::Manifest& manifest,
+                           const std::string& text, Blobs blobs) {
+  GenerationRecord record;
+  record.manifest_sha256 = sha256_hex(text);
+  record.manifest = manifest.path;
+  for (const manifest::Secret& secret : manifest.secrets) {
+    const std::string content = read_ciphertext(secret);
+    record.secrets.push_back({secret.name, secret.file, sha256_hex(content)});
+    if (blobs == Blobs::store) {
+      store_blob(root, record.secrets.back().blob, content);
+    }
+  }
+  return record;
 }
 
 // A current generation that cannot be read is not "identical": storing anew repairs it.
@@ -119,13 +131,7 @@ Stored StateDir::store(const manifest::Manifest& manifest, const std::string& te
   if (!manifest.path.is_absolute()) {
     throw StateError("cannot store a manifest whose own absolute path is unknown");
   }
-  GenerationRecord record;
-  record.manifest_sha256 = sha256_hex(text);
-  record.manifest = manifest.path;
-  for (const manifest::Secret& secret : manifest.secrets) {
-    record.secrets.push_back(store_secret(path_, secret));
-  }
-
+  GenerationRecord record = record_of(path_, manifest, text, Blobs::store);
   const auto current_number = current();
   if (same_as_generation(path_, current_number, record)) {
     return {*current_number, false};
@@ -136,6 +142,14 @@ Stored StateDir::store(const manifest::Manifest& manifest, const std::string& te
   write_generation(path_, record, text);
   write_number_file(path_, kLastFile, record.number);
   return {record.number, true};
+}
+
+bool StateDir::is_current(const manifest::Manifest& manifest, const std::string& text) const {
+  try {
+    return same_as_generation(path_, current(), record_of(path_, manifest, text, Blobs::leave));
+  } catch (const StateError&) {
+    return false;  // a file that cannot be read: the manifest is not what is stored
+  }
 }
 
 }  // namespace secretfs::state

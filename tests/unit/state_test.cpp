@@ -118,6 +118,35 @@ TEST_CASE("storing what the current generation holds creates nothing", "[state]"
   CHECK(state_dir.current() == 1);
 }
 
+TEST_CASE("is_current tells a restart from a change, and writes nothing", "[state]") {
+  const Sandbox sandbox;
+  StateDir state_dir = sandbox.open();
+  const auto manifest = [&] {
+    return secretfs::manifest::load(sandbox.manifest_path(), fake_accounts());
+  };
+
+  sandbox.store_files(state_dir, {{"a", "one"}});
+  const std::string text = read_text(sandbox.manifest_path());
+  // Stored but not current yet.
+  CHECK_FALSE(state_dir.is_current(manifest(), text));
+  state_dir.set_current(1);
+  CHECK(state_dir.is_current(manifest(), text));
+
+  // A lost blob is still "current": storing again puts it back.
+  fs::remove(sandbox.state() / "blobs" / sha256_hex("one"));
+  CHECK(state_dir.is_current(manifest(), text));
+  CHECK_FALSE(state_dir.store(manifest(), text).created);
+  CHECK(read_text(sandbox.state() / "blobs" / sha256_hex("one")) == "one");
+
+  write_text(sandbox.repo() / "a.age", "two");
+  CHECK_FALSE(state_dir.is_current(manifest(), text));
+  CHECK_FALSE(state_dir.is_current(manifest(), text + "\n"));
+  fs::remove(sandbox.repo() / "a.age");
+  CHECK_FALSE(state_dir.is_current(manifest(), text));
+  CHECK(sandbox.blobs() == std::set<std::string>{sha256_hex("one")});
+  CHECK(numbers_of(state_dir.generations()) == std::vector<Number>{1});
+}
+
 TEST_CASE("secrets with identical ciphertexts share one blob", "[state]") {
   const Sandbox sandbox;
   StateDir state_dir = sandbox.open();

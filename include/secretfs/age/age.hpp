@@ -1,6 +1,8 @@
 // Encrypting and decrypting whole age v1 files.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -56,5 +58,15 @@ std::vector<const Recipient*> pointers(const Recipients& recipients);
 
 // Reads a whole file into memory (ciphertext only); throws Error(io) naming it.
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path);
+
+// A file's bytes and the fstat of the file they were read from.
+struct FileContents {
+  std::vector<std::uint8_t> bytes;
+  struct stat status {};
+};
+
+// Reads a whole regular file, refusing anything else (a FIFO or a device could block or never
+// end) with Error(io) before reading.
+FileContents read_regular_file(const std::filesystem::path& path);
 
 }  // namespace secretfs::age
