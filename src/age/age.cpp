@@ -17,6 +17,7 @@
 #include "secretfs/age/armor.hpp"
 #include "secretfs/age/format.hpp"
 #include "secretfs/age/stream.hpp"
+#include "secretfs/unique_fd.hpp"
 
 namespace secretfs::age {
 
@@ -140,29 +141,12 @@ std::span<const std::uint8_t> payload_of(std::span<const std::uint8_t> binary,
   throw Error(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(error));
 }
 
-// A file descriptor that closes itself.
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  ~Descriptor() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 enum class Require { anything, regular_file };
 
 // Reads to the end of the file, sized by fstat so that a small file costs one read; a file
 // that grows meanwhile (or a pipe, whose size is 0) is read to its end anyway.
 FileContents read_contents(const std::filesystem::path& path, Require require) {
-  const Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     fail_to_read(path, errno);
   }
@@ -216,7 +200,8 @@ void verify_header(std::span<const std::uint8_t> file,
 
 OpenedFile open_file(std::vector<std::uint8_t> file, std::span<const Identity* const> identities) {
   OpenedFile opened;
-  opened.binary = is_armored(file) ? dearmor(file) : std::move(file);
+  opened.armored = is_armored(file);
+  opened.binary = opened.armored ? dearmor(file) : std::move(file);
   const auto header = parse_header(opened.binary);
   const auto file_key = open_header(opened.binary, header, identities);
   const auto payload = payload_of(opened.binary, header);

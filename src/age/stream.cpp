@@ -88,33 +88,61 @@ SecretBytes decrypt_payload(std::span<const std::uint8_t> file_key,
 
 SecretBytes decrypt_chunks(std::span<const std::uint8_t> payload_key,
                            std::span<const std::uint8_t> chunks) {
+  ChunkDecryptor decryptor(payload_key, chunks.size());
+  for (std::uint64_t i = 0; i < decryptor.chunk_count(); ++i) {
+    decryptor.add(i, chunks.subspan(decryptor.chunk_offset(i), decryptor.chunk_size(i)));
+  }
+  return decryptor.finish();
+}
+
+ChunkDecryptor::ChunkDecryptor(std::span<const std::uint8_t> payload_key, std::uint64_t chunks_size)
+    : key_(SecretBytes::copy_of(payload_key)), chunks_size_(chunks_size) {
   if (payload_key.size() != crypto_aead_chacha20poly1305_ietf_KEYBYTES) {
     throw Error(ErrorKind::key, "a payload key is " +
                                     std::to_string(crypto_aead_chacha20poly1305_ietf_KEYBYTES) +
                                     " bytes, not " + std::to_string(payload_key.size()));
   }
-  const auto layout = layout_of(chunks.size());
+  const auto layout = layout_of(chunks_size);
   if (!layout) {
-    throw Error(ErrorKind::payload, "payload: " + std::to_string(chunks.size()) +
+    throw Error(ErrorKind::payload, "payload: " + std::to_string(chunks_size) +
                                         " bytes of chunks cannot form a valid STREAM");
   }
-  SecretBytes plaintext(layout->plaintext_size);
-  for (std::uint64_t i = 0; i < layout->chunks; ++i) {
-    const auto final_chunk = i + 1 == layout->chunks;
-    const auto ciphertext = chunks.subspan(
-        i * kChunkCiphertextSize,
-        std::min<std::size_t>(kChunkCiphertextSize, chunks.size() - i * kChunkCiphertextSize));
-    const auto nonce12 = chunk_nonce(i, final_chunk);
-    // On failure `plaintext` is released, and so wiped, by the exception.
-    if (crypto_aead_chacha20poly1305_ietf_decrypt(
-            plaintext.data() + i * kChunkSize, nullptr, nullptr, ciphertext.data(),
-            ciphertext.size(), nullptr, 0, nonce12.data(), payload_key.data()) != 0) {
-      throw Error(ErrorKind::payload, "payload: chunk " + std::to_string(i + 1) + " of " +
-                                          std::to_string(layout->chunks) +
-                                          " fails to authenticate");
-    }
+  chunks_ = layout->chunks;
+  plaintext_ = SecretBytes(layout->plaintext_size);
+}
+
+std::uint64_t ChunkDecryptor::chunk_offset(std::uint64_t index) const {
+  return index * kChunkCiphertextSize;
+}
+
+std::size_t ChunkDecryptor::chunk_size(std::uint64_t index) const {
+  return static_cast<std::size_t>(
+      std::min<std::uint64_t>(kChunkCiphertextSize, chunks_size_ - chunk_offset(index)));
+}
+
+void ChunkDecryptor::add(std::uint64_t index, std::span<const std::uint8_t> chunk) {
+  if (index >= chunks_ || chunk.size() != chunk_size(index)) {
+    throw Error(ErrorKind::payload, "payload: chunk " + std::to_string(index + 1) + " of " +
+                                        std::to_string(chunks_) + " is " +
+                                        std::to_string(chunk.size()) + " bytes");
   }
-  return plaintext;
+  const auto nonce12 = chunk_nonce(index, index + 1 == chunks_);
+  // On failure the plaintext is released, and so wiped, with the decryptor.
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(plaintext_.data() + index * kChunkSize, nullptr,
+                                                nullptr, chunk.data(), chunk.size(), nullptr, 0,
+                                                nonce12.data(), key_.data()) != 0) {
+    throw Error(ErrorKind::payload, "payload: chunk " + std::to_string(index + 1) + " of " +
+                                        std::to_string(chunks_) + " fails to authenticate");
+  }
+  ++added_;
+}
+
+SecretBytes ChunkDecryptor::finish() {
+  if (added_ != chunks_) {
+    throw Error(ErrorKind::payload, "payload: " + std::to_string(chunks_ - added_) + " of " +
+                                        std::to_string(chunks_) + " chunks missing");
+  }
+  return std::move(plaintext_);
 }
 
 std::vector<std::uint8_t> encrypt_payload(std::span<const std::uint8_t> file_key,

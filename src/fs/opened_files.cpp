@@ -1,17 +1,23 @@
 #include "fs/opened_files.hpp"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <optional>
 #include <string>
 
+#include "fs/parallel.hpp"
 #include "secretfs/age/armor.hpp"
 #include "secretfs/age/stream.hpp"
+#include "secretfs/unique_fd.hpp"
 
 namespace secretfs::fs {
 
@@ -25,6 +31,26 @@ constexpr std::size_t kKeptBudget = 16 * 1024 * 1024;
 
 [[noreturn]] void throw_io(const std::filesystem::path& path, const char* what, int error) {
   throw age::Error(age::ErrorKind::io, path.string() + ": " + what + ": " + std::strerror(error));
+}
+
+// Fills `buffer` from `offset` on; a file that ends first was truncated while read.
+void read_exactly(int fd, const std::filesystem::path& path, std::span<std::uint8_t> buffer,
+                  off_t offset) {
+  std::size_t filled = 0;
+  while (filled < buffer.size()) {
+    const ssize_t got = ::pread(fd, buffer.data() + filled, buffer.size() - filled,
+                                offset + static_cast<off_t>(filled));
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      throw_io(path, "read", errno);
+    }
+    if (got == 0) {
+      throw age::Error(age::ErrorKind::payload, path.string() + ": ends early while read");
+    }
+    filled += static_cast<std::size_t>(got);
+  }
 }
 
 bool same_time(const std::timespec& a, const std::timespec& b) {
@@ -67,11 +93,16 @@ SecretBytes OpenedFiles::decrypt(std::size_t index, const manifest::Secret& secr
     return age::decrypt_chunks(hit->payload_key.span(),
                                std::span(*hit->kept).subspan(hit->chunks_offset));
   }
+  if (hit && !hit->armored) {
+    if (auto plaintext = decrypt_in_pieces(secret, *hit, stamp)) {
+      return std::move(*plaintext);
+    }
+  }
   FileRead file = read(secret);
-  // A file too large to keep is read again; its key serves only the version it came from.
-  if (hit && file.stamp == stamp) {
-    const auto binary =
-        age::is_armored(file.bytes) ? age::dearmor(file.bytes) : std::move(file.bytes);
+  // An armored file too large to keep is read whole again; its key serves only the version it
+  // came from.
+  if (hit && hit->armored && file.stamp == stamp) {
+    const auto binary = age::dearmor(file.bytes);
     return age::decrypt_chunks(hit->payload_key.span(),
                                std::span(binary).subspan(hit->chunks_offset));
   }
@@ -116,6 +147,39 @@ OpenedFiles::FileRead OpenedFiles::read(const manifest::Secret& secret) {
   return {std::move(contents.bytes), stamp_of(contents.status)};
 }
 
+std::optional<SecretBytes> OpenedFiles::decrypt_in_pieces(const manifest::Secret& secret,
+                                                          const Hit& hit,
+                                                          const Stamp& stamp) const {
+  const UniqueFd fd(::open(secret.file.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat status {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &status) != 0 || !(stamp_of(status) == stamp)) {
+    return std::nullopt;  // gone or changed since the stat: opened in full, which says why
+  }
+  const auto chunks_size = static_cast<std::uint64_t>(status.st_size) - hit.chunks_offset;
+  age::ChunkDecryptor decryptor(hit.payload_key.span(), chunks_size);
+  // Chunks are independent: every CPU takes its turn at reading and decrypting the next one.
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  for_each_index(decryptor.chunk_count(), [&](std::uint64_t index) {
+    try {
+      // Ciphertext only; each thread reuses its buffer from one chunk to the next.
+      thread_local std::vector<std::uint8_t> buffer;
+      buffer.resize(decryptor.chunk_size(index));
+      const std::span<std::uint8_t> chunk(buffer);
+      read_exactly(fd.get(), secret.file, chunk,
+                   static_cast<off_t>(hit.chunks_offset + decryptor.chunk_offset(index)));
+      decryptor.add(index, chunk);
+    } catch (...) {
+      const std::lock_guard<std::mutex> hold(failure_mutex);
+      failure = std::current_exception();
+    }
+  });
+  if (failure) {
+    std::rethrow_exception(failure);
+  }
+  return decryptor.finish();
+}
+
 std::optional<OpenedFiles::Hit> OpenedFiles::trusted(std::size_t index, const Stamp& stamp) const {
   const std::lock_guard<std::mutex> hold(mutex_);
   const Entry& entry = entries_[index];
@@ -123,7 +187,8 @@ std::optional<OpenedFiles::Hit> OpenedFiles::trusted(std::size_t index, const St
     return std::nullopt;
   }
   const auto key = payload_keys_.span().subspan(index * kPayloadKeySize, kPayloadKeySize);
-  return Hit{SecretBytes::copy_of(key), entry.chunks_offset, entry.plaintext_size, entry.kept};
+  return Hit{SecretBytes::copy_of(key), entry.chunks_offset, entry.plaintext_size, entry.armored,
+             entry.kept};
 }
 
 age::OpenedFile OpenedFiles::open_in_full(const manifest::Secret& secret, FileRead file,
@@ -151,6 +216,7 @@ std::uint64_t OpenedFiles::remember(std::size_t index, const Stamp& stamp,
   const auto slot = payload_keys_.span().subspan(index * kPayloadKeySize, kPayloadKeySize);
   std::copy(opened.payload_key.span().begin(), opened.payload_key.span().end(), slot.begin());
   entry.chunks_offset = opened.chunks_offset;
+  entry.armored = opened.armored;
   entry.plaintext_size = plaintext_size;
   entry.stamp = stamp;
   entry.known = true;

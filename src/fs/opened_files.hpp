@@ -58,8 +58,9 @@ class OpenedFiles {
   struct Entry {
     bool known = false;
     Stamp stamp;
-    std::size_t chunks_offset = 0;
+    std::size_t chunks_offset = 0;  // in the de-armored file
     std::uint64_t plaintext_size = 0;
+    bool armored = false;
     std::shared_ptr<const std::vector<std::uint8_t>> kept;  // the de-armored file, if kept
   };
 
@@ -74,6 +75,7 @@ class OpenedFiles {
     SecretBytes payload_key;
     std::size_t chunks_offset = 0;
     std::uint64_t plaintext_size = 0;
+    bool armored = false;
     std::shared_ptr<const std::vector<std::uint8_t>> kept;
   };
 
@@ -81,6 +83,10 @@ class OpenedFiles {
   static Stamp current_stamp(const manifest::Secret& secret);
   static FileRead read(const manifest::Secret& secret);
   std::optional<Hit> trusted(std::size_t index, const Stamp& stamp) const;
+  // A binary file too large to keep, read a chunk at a time and decrypted as read; nullopt
+  // when the file is no longer the version `hit` was made from.
+  std::optional<SecretBytes> decrypt_in_pieces(const manifest::Secret& secret, const Hit& hit,
+                                               const Stamp& stamp) const;
   age::OpenedFile open_in_full(const manifest::Secret& secret, FileRead file,
                                std::span<const age::Identity* const> identities) const;
   std::uint64_t remember(std::size_t index, const Stamp& stamp, age::OpenedFile& opened) const;

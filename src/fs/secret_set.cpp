@@ -16,6 +16,7 @@
 #include "secretfs/age/armor.hpp"
 #include "secretfs/age/format.hpp"
 #include "secretfs/age/stream.hpp"
+#include "secretfs/unique_fd.hpp"
 
 namespace secretfs::fs {
 
@@ -24,23 +25,6 @@ namespace {
 std::string describe(const manifest::Secret& secret) {
   return "secret `" + secret.name + "`: file " + secret.file.string();
 }
-
-// A file descriptor that closes itself.
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  ~Descriptor() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 [[noreturn]] void throw_io(const std::filesystem::path& path, const char* what) {
   throw age::Error(age::ErrorKind::io, path.string() + ": " + what + ": " + std::strerror(errno));
@@ -88,7 +72,7 @@ std::uint64_t size_or_zero(const std::filesystem::path& path) {
 }  // namespace
 
 std::uint64_t inspect_size(const std::filesystem::path& path) {
-  Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     throw_io(path, "open");
   }

@@ -1,5 +1,7 @@
 #include "state/durable_files.hpp"
 
+#include "secretfs/unique_fd.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -23,35 +25,9 @@ namespace {
 constexpr std::size_t kReadChunkSize = std::size_t{64} << 10;
 constexpr std::size_t kRandomSuffixBytes = 8;
 
-// Closes the descriptor on every path out, including exceptions.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd& operator=(Fd&&) = delete;
-
-  int get() const { return fd_; }
-
-  // close() can report a failed write-back, so its result matters after writing.
-  int close() {
-    const int result = ::close(fd_);
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
-
-Fd open_or_fail(const std::filesystem::path& path, int flags, mode_t mode, std::string_view what) {
-  Fd fd(::open(path.c_str(), flags | O_CLOEXEC, mode));
+UniqueFd open_or_fail(const std::filesystem::path& path, int flags, mode_t mode,
+                      std::string_view what) {
+  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, mode));
   if (fd.get() < 0) {
     fail_errno(path, what, errno);
   }
@@ -80,7 +56,7 @@ void fail_errno(const std::filesystem::path& path, std::string_view what, int er
 
 std::string read_file(const std::filesystem::path& path, std::size_t max_size, Links links) {
   const int nofollow = links == Links::refuse ? O_NOFOLLOW : 0;
-  Fd fd = open_or_fail(path, O_RDONLY | nofollow, 0, "cannot open");
+  UniqueFd fd = open_or_fail(path, O_RDONLY | nofollow, 0, "cannot open");
   std::string content;
   std::array<char, kReadChunkSize> chunk;
   while (true) {
@@ -102,7 +78,7 @@ std::string read_file(const std::filesystem::path& path, std::size_t max_size, L
 }
 
 void write_new_file(const std::filesystem::path& path, std::string_view content, mode_t mode) {
-  Fd fd = open_or_fail(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, "cannot create");
+  UniqueFd fd = open_or_fail(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, "cannot create");
   write_all(fd.get(), path, content);
   if (::fsync(fd.get()) != 0) {
     fail_errno(path, "cannot fsync", errno);
@@ -135,7 +111,7 @@ void rename_new(const std::filesystem::path& from, const std::filesystem::path& 
 }
 
 void fsync_folder(const std::filesystem::path& folder) {
-  Fd fd = open_or_fail(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, "cannot open folder");
+  UniqueFd fd = open_or_fail(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, "cannot open folder");
   if (::fsync(fd.get()) != 0) {
     fail_errno(folder, "cannot fsync folder", errno);
   }

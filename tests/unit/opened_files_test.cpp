@@ -72,14 +72,16 @@ TEST_CASE("opened files decrypt again and again, small and large, binary and arm
   const Files files;
   const std::string large(200 * 1024, 'L');  // past what is kept in memory
   const std::vector<Secret> secrets = {files.write("small", "small\n"), files.write("large", large),
-                                       files.write("armored", "armored\n", age::Output::armored)};
+                                       files.write("armored", "armored\n", age::Output::armored),
+                                       files.write("large-armored", large, age::Output::armored)};
   const OpenedFiles opened(secrets.size());
   for (int round = 0; round < 3; ++round) {
     CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "small\n");
     CHECK(text_of(opened.decrypt(1, secrets[1], files.identities())) == large);
     CHECK(text_of(opened.decrypt(2, secrets[2], files.identities())) == "armored\n");
+    CHECK(text_of(opened.decrypt(3, secrets[3], files.identities())) == large);
   }
-  // The small files are kept; the large one is read at each open.
+  // The small files are kept; the large ones are read at each open.
   CHECK(opened.kept_bytes() ==
         fs::file_size(secrets[0].file) + age::dearmor(age::read_file(secrets[2].file)).size());
 }
@@ -155,5 +157,27 @@ TEST_CASE("a file that fails is not remembered", "[opened]") {
     FAIL("a missing file decrypted");
   } catch (const age::Error& error) {
     CHECK(error.kind() == age::ErrorKind::io);
+  }
+}
+
+TEST_CASE("a large file tampered in place after its first open fails, never half-served",
+          "[opened]") {
+  const Files files;
+  const std::string large(200 * 1024, 'x');
+  const Secret secret = files.write("large", large);
+  const OpenedFiles opened(1);
+  CHECK(text_of(opened.decrypt(0, secret, files.identities())) == large);
+
+  // Rewritten in place with its last byte changed: a new version, opened in full, which the
+  // payload's tag refuses.
+  auto bytes = age::read_file(secret.file);
+  bytes.back() ^= 0x01;
+  std::ofstream(secret.file, std::ios::binary | std::ios::in | std::ios::out)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+  try {
+    opened.decrypt(0, secret, files.identities());
+    FAIL("a tampered large file decrypted");
+  } catch (const age::Error& error) {
+    CHECK(error.kind() == age::ErrorKind::payload);
   }
 }

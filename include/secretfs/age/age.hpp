@@ -33,6 +33,7 @@ struct OpenedFile {
   SecretBytes payload_key;
   std::vector<std::uint8_t> binary;  // the file, de-armored
   std::size_t chunks_offset = 0;     // where the payload's chunks start in `binary`
+  bool armored = false;              // whether the file itself was armored
 
   std::span<const std::uint8_t> chunks() const { return std::span(binary).subspan(chunks_offset); }
 };
