@@ -219,7 +219,7 @@ class Daemon {
               "its good secrets without storing a generation",
               given->manifest.path.string(), problems.size());
           mount_point_ = options_.mount_point.value_or(given->manifest.mount_point);
-          auto set = build(given->manifest, 0);
+          auto set = build(std::move(given->manifest), 0);
           refuse_reading_through_mount(set->tree().secrets(), set->keyring());
           served_.emplace(std::move(set));
           return;
@@ -229,6 +229,7 @@ class Daemon {
       }
     }
 
+    given.reset();  // not needed any more: the set is built from the stored generation
     const auto current = state_->current();
     if (!current) {
       throw std::runtime_error("no generation to serve in " + state_path.string() +
@@ -311,11 +312,11 @@ class Daemon {
     }
   }
 
-  std::shared_ptr<const SecretSet> build(const manifest::Manifest& manifest,
-                                         state::Number generation) {
+  std::shared_ptr<const SecretSet> build(manifest::Manifest manifest, state::Number generation) {
     auto keyring = std::make_shared<const Keyring>(
         load_keyring(manifest.identities, options_.identity_permissions));
-    auto set = std::make_shared<const SecretSet>(manifest, keyring, inodes_, generation);
+    auto set =
+        std::make_shared<const SecretSet>(std::move(manifest), keyring, inodes_, generation);
     for (const auto& problem : set->problems()) {
       spdlog::error("{}", problem);
     }

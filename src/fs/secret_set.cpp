@@ -102,9 +102,9 @@ std::uint64_t inspect_size(const std::filesystem::path& path) {
   return *size;
 }
 
-SecretSet::SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring,
+SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring> keyring,
                      InodeRegistry& inodes, std::uint64_t generation)
-    : tree_(manifest.secrets, inodes),
+    : tree_(std::move(manifest.secrets), inodes),
       keyring_(std::move(keyring)),
       generation_(generation),
       mount_point_(manifest.mount_point),

@@ -31,7 +31,7 @@ class SecretSet {
   // is still served (its open fails with the reason), so one bad file never hides the others.
   // `generation` is the stored generation the manifest came from, 0 for a manifest served
   // directly.
-  SecretSet(const manifest::Manifest& manifest, std::shared_ptr<const Keyring> keyring,
+  SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring> keyring,
             InodeRegistry& inodes, std::uint64_t generation = 0);
 
   const Tree& tree() const { return tree_; }
