@@ -315,8 +315,7 @@ class Daemon {
   std::shared_ptr<const SecretSet> build(manifest::Manifest manifest, state::Number generation) {
     auto keyring = std::make_shared<const Keyring>(
         load_keyring(manifest.identities, options_.identity_permissions));
-    auto set =
-        std::make_shared<const SecretSet>(std::move(manifest), keyring, inodes_, generation);
+    auto set = std::make_shared<const SecretSet>(std::move(manifest), keyring, inodes_, generation);
     for (const auto& problem : set->problems()) {
       spdlog::error("{}", problem);
     }

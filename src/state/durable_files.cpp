@@ -77,10 +77,11 @@ std::string read_file(const std::filesystem::path& path, std::size_t max_size, L
   }
 }
 
-void write_new_file(const std::filesystem::path& path, std::string_view content, mode_t mode) {
+void write_new_file(const std::filesystem::path& path, std::string_view content, mode_t mode,
+                    Sync sync) {
   UniqueFd fd = open_or_fail(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode, "cannot create");
   write_all(fd.get(), path, content);
-  if (::fsync(fd.get()) != 0) {
+  if (sync == Sync::now && ::fsync(fd.get()) != 0) {
     fail_errno(path, "cannot fsync", errno);
   }
   if (fd.close() != 0) {
@@ -107,6 +108,13 @@ void replace_file(const std::filesystem::path& folder, const std::string& name,
 void rename_new(const std::filesystem::path& from, const std::filesystem::path& to) {
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
     fail_errno(to, "cannot rename " + from.filename().string() + " into place", errno);
+  }
+}
+
+void sync_file_system(const std::filesystem::path& folder) {
+  UniqueFd fd = open_or_fail(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, "cannot open folder");
+  if (::syncfs(fd.get()) != 0) {
+    fail_errno(folder, "cannot sync its file system", errno);
   }
 }
 

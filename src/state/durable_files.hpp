@@ -20,9 +20,18 @@ enum class Links { follow, refuse };
 // The whole file; throws StateError naming it when it cannot be read or is over `max_size`.
 std::string read_file(const std::filesystem::path& path, std::size_t max_size, Links links);
 
-// Creates `path` (which must not exist yet), writes `content` and fsyncs it. The folder is not
-// fsynced: the caller does that once it has written everything that belongs together.
-void write_new_file(const std::filesystem::path& path, std::string_view content, mode_t mode);
+// Sync::later leaves the fsync to one sync_file_system() after many files have been written.
+enum class Sync { now, later };
+
+// Creates `path` (which must not exist yet), writes `content` and fsyncs it (with Sync::now).
+// The folder is not fsynced: the caller does that once it has written everything that belongs
+// together.
+void write_new_file(const std::filesystem::path& path, std::string_view content, mode_t mode,
+                    Sync sync = Sync::now);
+
+// Makes everything written to the file system that holds `folder` durable (syncfs): one call
+// instead of an fsync per file when many files are written together.
+void sync_file_system(const std::filesystem::path& folder);
 
 // Replaces `folder`/`name` with `content` atomically: a temporary file in the same folder,
 // fsync, rename, fsync of the folder.

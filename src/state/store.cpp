@@ -8,7 +8,10 @@
 #include <cerrno>
 #include <chrono>
 #include <limits>
+#include <set>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include "manifest/names.hpp"
 #include "secretfs/state.hpp"
@@ -28,27 +31,55 @@ std::string read_ciphertext(const manifest::Secret& secret) {
   }
 }
 
-// Identical ciphertexts share one blob, so a blob that exists already is left as it is.
-void store_blob(const std::filesystem::path& root, const std::string& blob,
-                const std::string& content) {
-  const auto path = blob_path(root, blob);
-  const Kind kind = kind_of(path);
-  if (kind == Kind::file) {
-    return;
+// New blobs are written under temporary names without an fsync each, made durable together by
+// one sync of the file system, and only then renamed into place: a crash leaves either no blob
+// or a whole one, never a blob whose content was not yet on disk.
+class BlobWriter {
+ public:
+  explicit BlobWriter(const std::filesystem::path& root) : root_(root) {}
+  ~BlobWriter() {
+    for (const auto& [temporary, blob] : pending_) {
+      ::unlink(temporary.c_str());
+    }
   }
-  if (kind != Kind::missing) {
-    throw StateError(path.string() + ": not a regular file");
+  BlobWriter(const BlobWriter&) = delete;
+  BlobWriter& operator=(const BlobWriter&) = delete;
+
+  // Identical ciphertexts share one blob, so a blob that exists already is left as it is.
+  void add(const std::string& blob, const std::string& content) {
+    const auto path = blob_path(root_, blob);
+    const Kind kind = kind_of(path);
+    if (kind == Kind::file || planned_.contains(blob)) {
+      return;
+    }
+    if (kind != Kind::missing) {
+      throw StateError(path.string() + ": not a regular file");
+    }
+    const auto temporary = root_ / kBlobsFolder / temporary_name("blob");
+    pending_.emplace_back(temporary, path);
+    planned_.insert(blob);
+    write_new_file(temporary, content, kFileMode, Sync::later);
   }
-  const auto temporary = root / kBlobsFolder / temporary_name("blob");
-  try {
-    write_new_file(temporary, content, kFileMode);
-    rename_new(temporary, path);
-  } catch (...) {
-    ::unlink(temporary.c_str());
-    throw;
+
+  void commit() {
+    if (pending_.empty()) {
+      return;
+    }
+    const auto folder = root_ / kBlobsFolder;
+    sync_file_system(folder);
+    while (!pending_.empty()) {
+      const auto& [temporary, path] = pending_.back();
+      rename_new(temporary, path);
+      pending_.pop_back();
+    }
+    fsync_folder(folder);
   }
-  fsync_folder(root / kBlobsFolder);
-}
+
+ private:
+  std::filesystem::path root_;
+  std::vector<std::pair<std::filesystem::path, std::filesystem::path>> pending_;
+  std::set<std::string> planned_;
+};
 
 enum class Blobs { store, leave };
 
@@ -59,13 +90,15 @@ GenerationRecord record_of(const std::filesystem::path& root, const manifest::Ma
   GenerationRecord record;
   record.manifest_sha256 = sha256_hex(text);
   record.manifest = manifest.path;
+  BlobWriter writer(root);
   for (const manifest::Secret& secret : manifest.secrets) {
     const std::string content = read_ciphertext(secret);
     record.secrets.push_back({secret.name, secret.file, sha256_hex(content)});
     if (blobs == Blobs::store) {
-      store_blob(root, record.secrets.back().blob, content);
+      writer.add(record.secrets.back().blob, content);
     }
   }
+  writer.commit();
   return record;
 }
 
