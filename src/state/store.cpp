@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <chrono>
 #include <limits>
-#include <set>
 #include <system_error>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -39,7 +39,7 @@ class BlobWriter {
   explicit BlobWriter(const std::filesystem::path& root) : root_(root) {}
   ~BlobWriter() {
     for (const auto& [temporary, blob] : pending_) {
-      ::unlink(temporary.c_str());
+      ::unlink((folder() / temporary).c_str());
     }
   }
   BlobWriter(const BlobWriter&) = delete;
@@ -55,30 +55,31 @@ class BlobWriter {
     if (kind != Kind::missing) {
       throw StateError(path.string() + ": not a regular file");
     }
-    const auto temporary = root_ / kBlobsFolder / temporary_name("blob");
-    pending_.emplace_back(temporary, path);
+    // Names only, not paths: a generation may bring tens of thousands of blobs.
+    pending_.emplace_back(temporary_name("blob"), blob);
     planned_.insert(blob);
-    write_new_file(temporary, content, kFileMode, Sync::later);
+    write_new_file(folder() / pending_.back().first, content, kFileMode, Sync::later);
   }
 
   void commit() {
     if (pending_.empty()) {
       return;
     }
-    const auto folder = root_ / kBlobsFolder;
-    sync_file_system(folder);
+    sync_file_system(folder());
     while (!pending_.empty()) {
-      const auto& [temporary, path] = pending_.back();
-      rename_new(temporary, path);
+      const auto& [temporary, blob] = pending_.back();
+      rename_new(folder() / temporary, blob_path(root_, blob));
       pending_.pop_back();
     }
-    fsync_folder(folder);
+    fsync_folder(folder());
   }
 
  private:
+  std::filesystem::path folder() const { return root_ / kBlobsFolder; }
+
   std::filesystem::path root_;
-  std::vector<std::pair<std::filesystem::path, std::filesystem::path>> pending_;
-  std::set<std::string> planned_;
+  std::vector<std::pair<std::string, std::string>> pending_;  // temporary name, blob
+  std::unordered_set<std::string> planned_;
 };
 
 enum class Blobs { store, leave };
