@@ -22,6 +22,9 @@ inline constexpr std::string_view kDefaultMountPoint = "/run/secrets";
 inline constexpr mode_t kDefaultMode = 0400;
 inline constexpr std::string_view kDefaultStateDir = "/var/lib/secretfs";
 inline constexpr std::size_t kDefaultKeepGenerations = 10;
+// Secrets are keys, passwords and certificates; a file beyond this is refused unless the
+// manifest raises the limit, so that one huge file cannot fill the daemon's locked memory.
+inline constexpr std::uint64_t kDefaultMaxSecretSize = std::uint64_t{16} << 20;
 
 struct Secret {
   std::string name;            // "db/password": '/'-separated, validated
@@ -43,6 +46,8 @@ struct Manifest {
   std::filesystem::path mount_point{kDefaultMountPoint};
   std::filesystem::path state_dir{kDefaultStateDir};       // absolute; generations live here
   std::size_t keep_generations = kDefaultKeepGenerations;  // at least 2
+  std::filesystem::path audit_log;                      // absolute; empty: events go to the log
+  std::uint64_t max_secret_size = kDefaultMaxSecretSize;  // bytes of age file per secret
   std::vector<std::filesystem::path> identities;  // absolute paths, in the manifest's order
   std::vector<Secret> secrets;                    // accepted secrets, sorted by name
   std::vector<Problem> problems;                  // refused secrets, in manifest order

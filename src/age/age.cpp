@@ -145,7 +145,8 @@ enum class Require { anything, regular_file };
 
 // Reads to the end of the file, sized by fstat so that a small file costs one read; a file
 // that grows meanwhile (or a pipe, whose size is 0) is read to its end anyway.
-FileContents read_contents(const std::filesystem::path& path, Require require) {
+FileContents read_contents(const std::filesystem::path& path, Require require,
+                           std::uint64_t max_size) {
   const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     fail_to_read(path, errno);
@@ -156,6 +157,13 @@ FileContents read_contents(const std::filesystem::path& path, Require require) {
   }
   if (require == Require::regular_file && !S_ISREG(file.status.st_mode)) {
     throw Error(ErrorKind::io, path.string() + ": not a regular file");
+  }
+  const auto too_large = [&] {
+    throw Error(ErrorKind::io, path.string() + ": larger than the limit of " +
+                                   std::to_string(max_size) + " bytes");
+  };
+  if (static_cast<std::uint64_t>(std::max<off_t>(file.status.st_size, 0)) > max_size) {
+    too_large();
   }
   // One byte more than the size, so that reaching the end needs no second, growing read.
   file.bytes.resize(static_cast<std::size_t>(std::max<off_t>(file.status.st_size, 0)) + 1);
@@ -175,6 +183,9 @@ FileContents read_contents(const std::filesystem::path& path, Require require) {
       break;
     }
     filled += static_cast<std::size_t>(got);
+    if (filled > max_size) {
+      too_large();  // it grew while read
+    }
   }
   file.bytes.resize(filled);
   return file;
@@ -277,11 +288,11 @@ std::vector<const Recipient*> pointers(const Recipients& recipients) {
 }
 
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
-  return read_contents(path, Require::anything).bytes;
+  return read_contents(path, Require::anything, UINT64_MAX).bytes;
 }
 
-FileContents read_regular_file(const std::filesystem::path& path) {
-  return read_contents(path, Require::regular_file);
+FileContents read_regular_file(const std::filesystem::path& path, std::uint64_t max_size) {
+  return read_contents(path, Require::regular_file, max_size);
 }
 
 }  // namespace secretfs::age

@@ -82,8 +82,8 @@ bool OpenedFiles::Stamp::operator==(const Stamp& other) const {
          same_time(modified, other.modified) && same_time(changed, other.changed);
 }
 
-OpenedFiles::OpenedFiles(std::size_t count)
-    : entries_(count), payload_keys_(count * kPayloadKeySize) {}
+OpenedFiles::OpenedFiles(std::size_t count, std::uint64_t max_file_size)
+    : max_file_size_(max_file_size), entries_(count), payload_keys_(count * kPayloadKeySize) {}
 
 SecretBytes OpenedFiles::decrypt(std::size_t index, const manifest::Secret& secret,
                                  std::span<const age::Identity* const> identities) const {
@@ -142,8 +142,8 @@ OpenedFiles::Stamp OpenedFiles::current_stamp(const manifest::Secret& secret) {
   return stamp_of(status);
 }
 
-OpenedFiles::FileRead OpenedFiles::read(const manifest::Secret& secret) {
-  age::FileContents contents = age::read_regular_file(secret.file);
+OpenedFiles::FileRead OpenedFiles::read(const manifest::Secret& secret) const {
+  age::FileContents contents = age::read_regular_file(secret.file, max_file_size_);
   return {std::move(contents.bytes), stamp_of(contents.status)};
 }
 
@@ -223,8 +223,9 @@ std::uint64_t OpenedFiles::remember(std::size_t index, const Stamp& stamp,
   return plaintext_size;
 }
 
-std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret) {
-  auto file = age::read_regular_file(secret.file).bytes;
+std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret,
+                                           std::uint64_t max_size) {
+  auto file = age::read_regular_file(secret.file, max_size).bytes;
   check_stored_hash(secret, file);
   return file;
 }

@@ -28,7 +28,8 @@ namespace secretfs::fs {
 
 class OpenedFiles {
  public:
-  explicit OpenedFiles(std::size_t count);
+  // `max_file_size`: the manifest's max_secret_size; a larger file is refused before it is read.
+  OpenedFiles(std::size_t count, std::uint64_t max_file_size);
 
   // The whole authenticated plaintext of secret `index`, whose manifest entry is `secret`.
   // Throws age::Error naming what failed; nothing of a failed file is kept.
@@ -81,7 +82,7 @@ class OpenedFiles {
 
   static Stamp stamp_of(const struct stat& status);
   static Stamp current_stamp(const manifest::Secret& secret);
-  static FileRead read(const manifest::Secret& secret);
+  FileRead read(const manifest::Secret& secret) const;
   std::optional<Hit> trusted(std::size_t index, const Stamp& stamp) const;
   // A binary file too large to keep, read a chunk at a time and decrypted as read; nullopt
   // when the file is no longer the version `hit` was made from.
@@ -91,6 +92,7 @@ class OpenedFiles {
                                std::span<const age::Identity* const> identities) const;
   std::uint64_t remember(std::size_t index, const Stamp& stamp, age::OpenedFile& opened) const;
 
+  std::uint64_t max_file_size_;
   mutable std::mutex mutex_;
   mutable std::vector<Entry> entries_;
   mutable SecretBytes payload_keys_;  // one key per secret, by index
@@ -98,7 +100,7 @@ class OpenedFiles {
 };
 
 // The secret's age file, checked against its SHA-256 when it comes from a stored generation.
-// Throws age::Error(io) when it cannot be read or does not match.
-std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret);
+// Throws age::Error(io) when it cannot be read, is over `max_size` bytes or does not match.
+std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret, std::uint64_t max_size);
 
 }  // namespace secretfs::fs

@@ -109,7 +109,7 @@ SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring>
       generation_(generation),
       mount_point_(manifest.mount_point),
       identities_(keyring_->pointers()),
-      opened_(tree_.secrets().size()) {
+      opened_(tree_.secrets().size(), manifest.max_secret_size) {
   ::clock_gettime(CLOCK_REALTIME, &time_);
   for (const auto& problem : manifest.problems) {
     problems_.push_back(problem.message + " (not served)");

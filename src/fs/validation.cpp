@@ -53,14 +53,14 @@ ManifestFile read_manifest(const std::filesystem::path& path) {
 }
 
 std::vector<std::string> header_problems(std::span<const manifest::Secret> secrets,
-                                         const Keyring& keyring) {
+                                         const Keyring& keyring, std::uint64_t max_size) {
   const auto identities = keyring.pointers();
   std::vector<std::string> problems(secrets.size());
   for_each_index(secrets.size(), [&](std::size_t index) {
     const manifest::Secret& secret = secrets[index];
     try {
       // Header, MAC and the payload's length: what a first open checks before decrypting.
-      age::open_file(read_stored_file(secret), identities);
+      age::open_file(read_stored_file(secret, max_size), identities);
     } catch (const age::Error& error) {
       problems[index] = "secret `" + secret.name + "`: file " + secret.file.string() + ": " +
                         std::string(age::to_string(error.kind())) + ": " + error.what();
@@ -79,7 +79,7 @@ std::vector<std::string> validate(const manifest::Manifest& manifest,
   const Keyring keyring = load_keyring(manifest.identities, permissions);
   problems.insert(problems.end(), keyring.problems.begin(), keyring.problems.end());
   if (files == Files::check) {
-    const auto broken = header_problems(manifest.secrets, keyring);
+    const auto broken = header_problems(manifest.secrets, keyring, manifest.max_secret_size);
     problems.insert(problems.end(), broken.begin(), broken.end());
   }
   return problems;

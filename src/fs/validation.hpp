@@ -24,7 +24,7 @@ ManifestFile read_manifest(const std::filesystem::path& path);
 // header, MAC and payload length are checked, the payload is not decrypted. Files are checked
 // on every CPU at once; the lines keep the manifest's order.
 std::vector<std::string> header_problems(std::span<const manifest::Secret> secrets,
-                                         const Keyring& keyring);
+                                         const Keyring& keyring, std::uint64_t max_size);
 
 enum class Files {
   check,  // each secret's file against the identities, as header_problems does

@@ -22,9 +22,39 @@ namespace secretfs::manifest {
 
 namespace {
 
+constexpr std::uint64_t kKibibyte = 1024;
+constexpr std::size_t kMaxSizeDigits = 9;  // with a G unit still far below 2^64
+
+// "123", "512K", "16M", "1G": bytes, or nullopt for anything else (and for an overflow).
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0 || digits > kMaxSizeDigits) {
+    return std::nullopt;
+  }
+  std::uint64_t number = std::stoull(std::string(text.substr(0, digits)));
+  const std::string_view unit = text.substr(digits);
+  const std::string_view units = "KMG";
+  if (unit.empty()) {
+    return number;
+  }
+  const auto power = units.find(unit);
+  if (unit.size() != 1 || power == std::string_view::npos) {
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i <= power; ++i) {
+    number *= kKibibyte;
+  }
+  return number;
+}
+
 constexpr std::string_view kMountPointKey = "mount_point";
 constexpr std::string_view kStateDirKey = "state_dir";
 constexpr std::string_view kKeepGenerationsKey = "keep_generations";
+constexpr std::string_view kAuditLogKey = "audit_log";
+constexpr std::string_view kMaxSecretSizeKey = "max_secret_size";
 constexpr std::string_view kIdentitiesKey = "identities";
 constexpr std::string_view kSecretsKey = "secrets";
 
@@ -109,6 +139,10 @@ class ManifestReader {
       read_state_dir(key, value);
     } else if (key.str() == kKeepGenerationsKey) {
       read_keep_generations(key, value);
+    } else if (key.str() == kAuditLogKey) {
+      manifest_.audit_log = read_absolute_path(key, value);
+    } else if (key.str() == kMaxSecretSizeKey) {
+      read_max_secret_size(key, value);
     } else if (key.str() == kIdentitiesKey) {
       read_identities(key, value);
     } else if (key.str() == kSecretsKey) {
@@ -116,7 +150,7 @@ class ManifestReader {
     } else {
       fail(line_of(key), "unknown key `" + printable_name(key.str()) +
                              "` (expected mount_point, state_dir, keep_generations, "
-                             "identities or secrets)");
+                             "audit_log, max_secret_size, identities or secrets)");
     }
   }
 
@@ -163,6 +197,23 @@ class ManifestReader {
                                std::to_string(keep));
     }
     manifest_.keep_generations = static_cast<std::size_t>(keep);
+  }
+
+  // Bytes, as an integer or as a string with a binary unit: "512K", "16M", "1G".
+  void read_max_secret_size(const toml::key& key, const toml::node& value) {
+    std::optional<std::uint64_t> size;
+    if (value.is_integer() && value.as_integer()->get() > 0) {
+      size = static_cast<std::uint64_t>(value.as_integer()->get());
+    } else if (value.is_string()) {
+      size = parse_size(value.as_string()->get());
+    } else if (!value.is_integer()) {
+      fail_type(key, value, "an integer or a string such as \"16M\"");
+    }
+    if (!size || *size == 0) {
+      fail(line_of(value), "max_secret_size must be a positive number of bytes, optionally "
+                           "with K, M or G (1024-based), such as 16M");
+    }
+    manifest_.max_secret_size = *size;
   }
 
   void read_identities(const toml::key& key, const toml::node& value) {

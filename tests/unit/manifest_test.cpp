@@ -72,6 +72,31 @@ TEST_CASE("an empty manifest serves nothing at the default mount point", "[manif
   CHECK(manifest.problems.empty());
 }
 
+TEST_CASE("audit_log and max_secret_size are read, sizes with binary units", "[manifest]") {
+  const Manifest defaults = parse_text("");
+  CHECK(defaults.audit_log.empty());
+  CHECK(defaults.max_secret_size == 16 * 1024 * 1024);
+
+  const Manifest manifest = parse_text("audit_log = \"/var/log//secretfs.jsonl\"\n"
+                                       "max_secret_size = 1000\n");
+  CHECK(manifest.audit_log == "/var/log/secretfs.jsonl");
+  CHECK(manifest.max_secret_size == 1000);
+  CHECK(parse_text("max_secret_size = \"512K\"\n").max_secret_size == 512 * 1024);
+  CHECK(parse_text("max_secret_size = \"64M\"\n").max_secret_size == 64 * 1024 * 1024);
+  CHECK(parse_text("max_secret_size = \"2G\"\n").max_secret_size == 2ULL << 30);
+
+  const std::string want =
+      "manifest.toml:1: max_secret_size must be a positive number of bytes, optionally with K, M "
+      "or G (1024-based), such as 16M";
+  for (const char* bad : {"0", "-1", "\"\"", "\"16MB\"", "\"M\"", "\"1.5M\"", "\"0K\"",
+                          "\"9999999999\""}) {
+    INFO(bad);
+    CHECK(error_of(std::string("max_secret_size = ") + bad + "\n") == want);
+  }
+  CHECK(error_of("audit_log = \"audit.jsonl\"\n") ==
+        "manifest.toml:1: audit_log `audit.jsonl` must be an absolute path");
+}
+
 TEST_CASE("mount_point and identities are read and made absolute and normal", "[manifest]") {
   const Manifest manifest = parse_text(R"toml(
 mount_point = "/run//secretfs/"
@@ -87,7 +112,7 @@ identities = ["/etc/ssh/ssh_host_ed25519_key", "keys/host.txt", "../other/./key"
 TEST_CASE("top-level mistakes throw ManifestError naming source, line and key", "[manifest]") {
   CHECK(error_of("mount_point = \"/run/secrets\"\nstate = \"/var/lib/x\"\n") ==
         "manifest.toml:2: unknown key `state` (expected mount_point, state_dir, "
-        "keep_generations, identities or secrets)");
+        "keep_generations, audit_log, max_secret_size, identities or secrets)");
   CHECK(error_of("\nmount_point = 3\n") ==
         "manifest.toml:2: key `mount_point` must be a string, not an integer");
   CHECK(error_of("mount_point = \"run/secrets\"\n") ==
@@ -130,7 +155,7 @@ TEST_CASE("the first top-level mistake by line is the one reported", "[manifest]
   // toml++ keeps keys sorted by name; `zzz` comes first in the file, `aaa` second.
   CHECK(error_of("zzz = 1\naaa = 2\n") ==
         "manifest.toml:1: unknown key `zzz` (expected mount_point, state_dir, keep_generations, "
-        "identities or secrets)");
+        "audit_log, max_secret_size, identities or secrets)");
 }
 
 TEST_CASE("TOML syntax errors name the source, line and column", "[manifest]") {

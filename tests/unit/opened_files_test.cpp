@@ -23,6 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr std::uint64_t kLimit = secretfs::manifest::kDefaultMaxSecretSize;
+
 // A throwaway folder, an identity, and age files written into the folder.
 class Files {
  public:
@@ -74,7 +76,7 @@ TEST_CASE("opened files decrypt again and again, small and large, binary and arm
   const std::vector<Secret> secrets = {files.write("small", "small\n"), files.write("large", large),
                                        files.write("armored", "armored\n", age::Output::armored),
                                        files.write("large-armored", large, age::Output::armored)};
-  const OpenedFiles opened(secrets.size());
+  const OpenedFiles opened(secrets.size(), kLimit);
   for (int round = 0; round < 3; ++round) {
     CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "small\n");
     CHECK(text_of(opened.decrypt(1, secrets[1], files.identities())) == large);
@@ -92,7 +94,7 @@ TEST_CASE("a file replaced or rewritten after its first open is opened anew", "[
   const std::string large_two(200 * 1024, '2');
   const std::vector<Secret> secrets = {files.write("small", "one\n"),
                                        files.write("large", large_one)};
-  const OpenedFiles opened(secrets.size());
+  const OpenedFiles opened(secrets.size(), kLimit);
   CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "one\n");
   CHECK(text_of(opened.decrypt(1, secrets[1], files.identities())) == large_one);
 
@@ -118,7 +120,7 @@ TEST_CASE("check keeps what it learns, and a stored file that changed is refused
   hex.pop_back();
   secret.sha256 = hex;
 
-  const OpenedFiles opened(1);
+  const OpenedFiles opened(1, kLimit);
   opened.check(0, secret, files.identities());
   CHECK(text_of(opened.decrypt(0, secret, files.identities())) == "stored\n");
 
@@ -141,7 +143,7 @@ TEST_CASE("a file that fails is not remembered", "[opened]") {
   std::ofstream(secret.file, std::ios::binary | std::ios::trunc)
       .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
 
-  const OpenedFiles opened(1);
+  const OpenedFiles opened(1, kLimit);
   for (int round = 0; round < 2; ++round) {
     try {
       opened.decrypt(0, secret, files.identities());
@@ -165,7 +167,7 @@ TEST_CASE("a large file tampered in place after its first open fails, never half
   const Files files;
   const std::string large(200 * 1024, 'x');
   const Secret secret = files.write("large", large);
-  const OpenedFiles opened(1);
+  const OpenedFiles opened(1, kLimit);
   CHECK(text_of(opened.decrypt(0, secret, files.identities())) == large);
 
   // Rewritten in place with its last byte changed: a new version, opened in full, which the
@@ -179,5 +181,20 @@ TEST_CASE("a large file tampered in place after its first open fails, never half
     FAIL("a tampered large file decrypted");
   } catch (const age::Error& error) {
     CHECK(error.kind() == age::ErrorKind::payload);
+  }
+}
+
+TEST_CASE("a file over the size limit is refused before it is read", "[opened]") {
+  const Files files;
+  const Secret secret = files.write("s", std::string(4000, 'x'));
+  const auto size = std::filesystem::file_size(secret.file);
+  CHECK(text_of(OpenedFiles(1, size).decrypt(0, secret, files.identities())).size() == 4000);
+  try {
+    OpenedFiles(1, size - 1).decrypt(0, secret, files.identities());
+    FAIL("a file over the limit was read");
+  } catch (const age::Error& error) {
+    CHECK(error.kind() == age::ErrorKind::io);
+    CHECK(std::string(error.what()) == secret.file.string() + ": larger than the limit of " +
+                                           std::to_string(size - 1) + " bytes");
   }
 }

@@ -67,7 +67,8 @@ struct FileContents {
 };
 
 // Reads a whole regular file, refusing anything else (a FIFO or a device could block or never
-// end) with Error(io) before reading.
-FileContents read_regular_file(const std::filesystem::path& path);
+// end) and a file over `max_size` bytes with Error(io) before reading.
+FileContents read_regular_file(const std::filesystem::path& path,
+                               std::uint64_t max_size = UINT64_MAX);
 
 }  // namespace secretfs::age
