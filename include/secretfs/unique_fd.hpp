@@ -22,6 +22,9 @@ class UniqueFd {
 
   int get() const { return fd_; }
 
+  // Hands the descriptor over to the caller, who closes it.
+  int release() { return std::exchange(fd_, -1); }
+
   // Closes now and returns close()'s result, which can report a failed write-back.
   int close() { return ::close(std::exchange(fd_, -1)); }
 

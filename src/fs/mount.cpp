@@ -32,7 +32,7 @@ namespace {
 // default_permissions: every user may look, and the kernel checks each file's uid, gid and mode
 // against the caller, supplementary groups included. nosuid, nodev, noexec: nothing here runs.
 constexpr const char* kMountOptions =
-    "ro,nosuid,nodev,noexec,allow_other,default_permissions,fsname=secretfs,subtype=secretfs";
+    "ro,nosuid,nodev,noexec,allow_other,fsname=secretfs,subtype=secretfs";
 
 constexpr std::size_t kLogLineSize = 1024;
 
@@ -129,6 +129,8 @@ class Session {
         throw std::runtime_error("could not install signal handlers");
       }
       handlers_ = true;
+      // SIGHUP reopens the audit log (log rotation) instead of stopping the daemon.
+      AuditTrail::reopen_on_sighup();
       if (fuse_session_mount(session_, mount_point.c_str()) != 0) {
         throw std::runtime_error("could not mount at " + mount_point.string());
       }
@@ -264,8 +266,8 @@ class Daemon {
     sd_notifyf(0, "READY=1\nSTATUS=serving generation %llu at %s",
                static_cast<unsigned long long>(set->generation()), mount_point_.c_str());
 
-    // The loop returns 0 when unmounted from outside, the signal's number when SIGINT, SIGTERM
-    // or SIGHUP asked it to stop (both clean), and a negative errno when it failed.
+    // The loop returns 0 when unmounted from outside or when SIGINT or SIGTERM asked it to stop,
+    // and a negative errno when it failed.
     const int status = session.serve();
     sd_notify(0, "STOPPING=1");
     if (status < 0) {

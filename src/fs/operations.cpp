@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "secretfs/log.hpp"
 
@@ -22,6 +23,8 @@ constexpr double kAttrTimeoutSeconds = 1.0;
 constexpr blksize_t kBlockSize = 4096;
 constexpr unsigned long kMaxNameLength = 255;
 constexpr std::size_t kStatBlockSize = 512;
+// Supplementary groups read for a permission check; more than Linux's NGROUPS_MAX default.
+constexpr std::size_t kMostGroups = 65536;
 
 // An errno an operation answers with; thrown inside an operation, replied in one place.
 struct Refusal {
@@ -189,6 +192,42 @@ void readdirplus(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
        });
 }
 
+// Whether the caller's supplementary groups include `gid`. The kernel passes only the primary
+// group; the others come from /proc, and a caller that has gone meanwhile has none.
+bool in_supplementary_groups(fuse_req_t req, gid_t gid) {
+  std::vector<gid_t> groups(kMostGroups);
+  const int count = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+  if (count <= 0) {
+    return false;
+  }
+  groups.resize(std::min<std::size_t>(groups.size(), static_cast<std::size_t>(count)));
+  return std::find(groups.begin(), groups.end(), gid) != groups.end();
+}
+
+// Whether the caller may read `node`, by the usual owner, group and other bits; root reads
+// everything. Decided here, not by the kernel (the mount has no default_permissions), so that
+// every refused open of a secret reaches the audit trail.
+bool may_read(fuse_req_t req, const Node& node) {
+  const fuse_ctx* caller = fuse_req_ctx(req);
+  if (caller->uid == 0) {
+    return true;
+  }
+  if (caller->uid == node.uid) {
+    return (node.mode & S_IRUSR) != 0;
+  }
+  if (caller->gid == node.gid || in_supplementary_groups(req, node.gid)) {
+    return (node.mode & S_IRGRP) != 0;
+  }
+  return (node.mode & S_IROTH) != 0;
+}
+
+void record(fuse_req_t req, const SecretSet& set, const Node& node, Outcome outcome, int error) {
+  const fuse_ctx* caller = fuse_req_ctx(req);
+  served(req).audit().record(
+      set.audit_log(), {set.tree().secret(node).name, set.generation(), caller->uid, caller->gid,
+                        caller->pid, outcome, error});
+}
+
 void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
   answer(req, "open", [&] {
     std::shared_ptr<const SecretSet> set = served(req).current();
@@ -199,6 +238,10 @@ void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
     if ((file->flags & O_ACCMODE) != O_RDONLY || (file->flags & O_TRUNC) != 0) {
       throw Refusal{EROFS};
     }
+    if (!may_read(req, node)) {
+      record(req, *set, node, Outcome::denied, EACCES);
+      throw Refusal{EACCES};
+    }
 
     const fuse_ctx* caller = fuse_req_ctx(req);
     SecretBytes plaintext;
@@ -206,10 +249,10 @@ void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
       plaintext = set->open(node);
     } catch (const OpenFailure& failure) {
       spdlog::error("{} (opened by uid {} pid {})", failure.what(), caller->uid, caller->pid);
+      record(req, *set, node, Outcome::failed, EIO);
       throw Refusal{EIO};
     }
-    spdlog::debug("secret `{}` opened by uid {} pid {}", set->tree().secret(node).name, caller->uid,
-                  caller->pid);
+    record(req, *set, node, Outcome::granted, 0);
 
     auto open_file = std::make_unique<OpenFile>(OpenFile{std::move(set), std::move(plaintext)});
     // Direct I/O keeps plaintext out of the page cache: every read comes here instead.
@@ -220,6 +263,40 @@ void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
     if (fuse_reply_open(req, file) == 0) {
       open_file.release();
     }
+  });
+}
+
+// Listing a folder needs its read bit, as open does for a secret.
+void opendir(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {
+  answer(req, "opendir", [&] {
+    const auto current = served(req).current();
+    const Node& node = find(*current, inode);
+    if (!node.is_directory()) {
+      throw Refusal{ENOTDIR};
+    }
+    if (!may_read(req, node)) {
+      throw Refusal{EACCES};
+    }
+    fuse_reply_open(req, file);
+  });
+}
+
+// access(2): reading follows may_read; secrets are never executable, folders always searchable
+// (their mode gives everyone the search bit); writing is refused by the read-only mount first.
+void access(fuse_req_t req, fuse_ino_t inode, int mask) {
+  answer(req, "access", [&] {
+    const auto current = served(req).current();
+    const Node& node = find(*current, inode);
+    if ((mask & W_OK) != 0) {
+      throw Refusal{EROFS};
+    }
+    if ((mask & R_OK) != 0 && !may_read(req, node)) {
+      throw Refusal{EACCES};
+    }
+    if ((mask & X_OK) != 0 && !node.is_directory()) {
+      throw Refusal{EACCES};
+    }
+    fuse_reply_err(req, 0);
   });
 }
 
@@ -304,6 +381,8 @@ fuse_lowlevel_ops make_operations() {
   ops.readdir = readdir;
   ops.readdirplus = readdirplus;
   ops.open = open;
+  ops.opendir = opendir;
+  ops.access = access;
   ops.read = read;
   ops.release = release;
   ops.statfs = statfs;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 
+#include "fs/audit.hpp"
 #include "fs/secret_set.hpp"
 
 namespace secretfs::fs {
@@ -31,12 +32,15 @@ class Served {
   // returns the previous set.
   std::shared_ptr<const SecretSet> replace(std::shared_ptr<const SecretSet> next);
 
+  AuditTrail& audit() { return audit_; }
+
  private:
   static void forget_cached(fuse_session* session, const SecretSet& previous);
 
   mutable std::mutex mutex_;
   std::shared_ptr<const SecretSet> set_;
   fuse_session* session_ = nullptr;
+  AuditTrail audit_;
 };
 
 const fuse_lowlevel_ops& operations();

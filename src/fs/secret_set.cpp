@@ -108,6 +108,7 @@ SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring>
       keyring_(std::move(keyring)),
       generation_(generation),
       mount_point_(manifest.mount_point),
+      audit_log_(manifest.audit_log),
       identities_(keyring_->pointers()),
       opened_(tree_.secrets().size(), manifest.max_secret_size) {
   ::clock_gettime(CLOCK_REALTIME, &time_);

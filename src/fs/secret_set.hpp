@@ -39,6 +39,7 @@ class SecretSet {
   const std::timespec& time() const { return time_; }
   std::uint64_t generation() const { return generation_; }
   const std::filesystem::path& mount_point() const { return mount_point_; }
+  const std::filesystem::path& audit_log() const { return audit_log_; }
   const Keyring& keyring() const { return *keyring_; }
 
   // Everything wrong with this set, one line each: refused secrets, unusable identity files,
@@ -67,6 +68,7 @@ class SecretSet {
   std::timespec time_{};
   std::uint64_t generation_ = 0;
   std::filesystem::path mount_point_;
+  std::filesystem::path audit_log_;
 
   std::vector<const age::Identity*> identities_;  // the keyring's, for the age calls
   OpenedFiles opened_;
