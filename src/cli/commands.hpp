@@ -19,6 +19,7 @@ void add_activate(CLI::App& app, Command& selected);
 void add_rollback(CLI::App& app, Command& selected);
 void add_generations(CLI::App& app, Command& selected);
 void add_status(CLI::App& app, Command& selected);
+void add_list(CLI::App& app, Command& selected);
 void add_edit(CLI::App& app, Command& selected);
 void add_view(CLI::App& app, Command& selected);
 void add_rekey(CLI::App& app, Command& selected);

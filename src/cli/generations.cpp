@@ -1,4 +1,7 @@
-// activate, rollback, generations and status: changing and showing what the daemon serves.
+// activate, rollback, generations, status and list: changing and showing what the daemon serves.
+#include <grp.h>
+#include <pwd.h>
+
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -225,15 +228,15 @@ int generations(const ListFlags& flags) {
   if (flags.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& generation : all) {
-      list.push_back({{"number", generation.number},
-                      {"created", iso_time(generation.created)},
-                      {"manifest", generation.manifest.string()},
-                      {"manifest_sha256", generation.manifest_sha256},
-                      {"secrets", generation.secrets},
-                      {"current", generation.current},
-                      {"problem", generation.problem.empty()
-                                      ? nlohmann::json(nullptr)
-                                      : nlohmann::json(generation.problem)}});
+      list.push_back(
+          {{"number", generation.number},
+           {"created", iso_time(generation.created)},
+           {"manifest", generation.manifest.string()},
+           {"manifest_sha256", generation.manifest_sha256},
+           {"secrets", generation.secrets},
+           {"current", generation.current},
+           {"problem", generation.problem.empty() ? nlohmann::json(nullptr)
+                                                  : nlohmann::json(generation.problem)}});
     }
     std::printf("%s\n", list.dump(2).c_str());
     return 0;
@@ -314,9 +317,8 @@ int status(const ListFlags& flags) {
     // An activation that died between recording and switching leaves the two apart.
     const auto current = state.current();
     if (current && status.contains("generation") && status["generation"] != *current) {
-      status["problems"].push_back("the daemon serves generation " +
-                                   status["generation"].dump() + " but generation " +
-                                   std::to_string(*current) +
+      status["problems"].push_back("the daemon serves generation " + status["generation"].dump() +
+                                   " but generation " + std::to_string(*current) +
                                    " is current; run `secretfs rollback --to " +
                                    std::to_string(*current) + "` to serve it");
     }
@@ -329,6 +331,58 @@ int status(const ListFlags& flags) {
     std::printf("%s\n", status.dump(2).c_str());
   } else {
     print_status(status);
+  }
+  return 0;
+}
+
+// A user's or group's name, or its number when the system has no name for it.
+std::string user_name(uid_t uid) {
+  const passwd* entry = ::getpwuid(uid);
+  return entry != nullptr ? entry->pw_name : std::to_string(uid);
+}
+
+std::string group_name(gid_t gid) {
+  const group* entry = ::getgrgid(gid);
+  return entry != nullptr ? entry->gr_name : std::to_string(gid);
+}
+
+int list(const ListFlags& flags) {
+  const auto state = open_existing(state_path(flags.state_dir));
+  const auto answer = fs::ask_daemon(state.control_socket(), {{"command", "list"}}, kStatusTimeout);
+  if (!answer) {
+    throw Failure("no daemon serves " + state.path().string() +
+                  "; `secretfs status` shows the stored generations");
+  }
+  nlohmann::json listing = *answer;
+  if (!listing.value("ok", false)) {
+    throw Failure("the daemon did not answer: " + listing.value("error", std::string()));
+  }
+  listing.erase("ok");
+  for (auto& secret : listing["secrets"]) {
+    secret["owner"] = user_name(secret.at("uid").get<uid_t>());
+    secret["group"] = group_name(secret.at("gid").get<gid_t>());
+  }
+  if (flags.json) {
+    std::printf("%s\n", listing.dump(2).c_str());
+    return 0;
+  }
+  const std::string generation =
+      listing["generation"].is_null() ? "-" : listing["generation"].dump();
+  std::printf("%-40s %-12s %-12s %-4s %10s %-10s %s\n", "path", "owner", "group", "mode", "size",
+              "generation", "problems");
+  for (const auto& secret : listing["secrets"]) {
+    std::string problems;
+    for (const auto& problem : secret["problems"]) {
+      problems += (problems.empty() ? "" : "; ") + problem.get<std::string>();
+    }
+    std::printf(
+        "%-40s %-12s %-12s %-4s %10llu %-10s %s\n", secret["path"].get<std::string>().c_str(),
+        secret["owner"].get<std::string>().c_str(), secret["group"].get<std::string>().c_str(),
+        secret["mode"].get<std::string>().c_str(), secret["size"].get<unsigned long long>(),
+        generation.c_str(), problems.empty() ? "none" : problems.c_str());
+  }
+  for (const auto& problem : listing["problems"]) {
+    std::printf("problem: %s\n", problem.get<std::string>().c_str());
   }
   return 0;
 }
@@ -376,6 +430,19 @@ void add_status(CLI::App& app, Command& selected) {
   add_state_dir(command, flags->state_dir);
   command->add_flag("--json", flags->json, "Print JSON");
   command->callback([&selected, flags] { selected = [flags] { return status(*flags); }; });
+}
+
+}  // namespace secretfs::cli
+
+namespace secretfs::cli {
+
+void add_list(CLI::App& app, Command& selected) {
+  auto flags = std::make_shared<ListFlags>();
+  auto* command = app.add_subcommand(
+      "list", "List every served secret: path, owner, group, mode, size, generation, problems");
+  add_state_dir(command, flags->state_dir);
+  command->add_flag("--json", flags->json, "Print JSON");
+  command->callback([&selected, flags] { selected = [flags] { return list(*flags); }; });
 }
 
 }  // namespace secretfs::cli

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   secretfs::cli::add_rollback(app, selected);
   secretfs::cli::add_generations(app, selected);
   secretfs::cli::add_status(app, selected);
+  secretfs::cli::add_list(app, selected);
   secretfs::cli::add_edit(app, selected);
   secretfs::cli::add_view(app, selected);
   secretfs::cli::add_rekey(app, selected);

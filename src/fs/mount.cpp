@@ -336,6 +336,9 @@ class Daemon {
     if (command == "status") {
       return status();
     }
+    if (command == "list") {
+      return list();
+    }
     return {{"ok", false}, {"error", "unknown command `" + command + "`"}};
   }
 
@@ -398,6 +401,32 @@ class Daemon {
             {"secrets", set->tree().secrets().size()},
             {"identities", identities},
             {"problems", problems_of(*set)}};
+  }
+
+  // Every served secret as an admin audits it: where it is, who may read it, how large it is,
+  // and what is wrong with it now.
+  nlohmann::json list() const {
+    const auto set = served_->current();
+    nlohmann::json secrets = nlohmann::json::array();
+    const auto all = set->tree().secrets();
+    for (std::size_t index = 0; index < all.size(); ++index) {
+      const manifest::Secret& secret = all[index];
+      const std::string problem = set->check_file(index);
+      secrets.push_back({{"name", secret.name},
+                         {"path", (mount_point_ / secret.name).string()},
+                         {"uid", secret.uid},
+                         {"gid", secret.gid},
+                         {"mode", fmt::format("{:04o}", secret.mode)},
+                         {"size", set->size_of(index)},
+                         {"problems", problem.empty() ? nlohmann::json::array()
+                                                      : nlohmann::json::array({problem})}});
+    }
+    return {{"ok", true},
+            {"generation",
+             set->generation() == 0 ? nlohmann::json(nullptr) : nlohmann::json(set->generation())},
+            {"secrets", secrets},
+            {"problems",
+             std::vector<std::string>(set->setup_problems().begin(), set->setup_problems().end())}};
   }
 
   const MountOptions& options_;

@@ -150,14 +150,21 @@ std::uint64_t SecretSet::size(const Node& node) const {
 std::vector<std::string> SecretSet::check_files() const {
   std::vector<std::string> problems;
   for (std::size_t index = 0; index < tree_.secrets().size(); ++index) {
-    const manifest::Secret& secret = tree_.secrets()[index];
-    try {
-      opened_.check(index, secret, identities_);
-    } catch (const std::exception& error) {
-      problems.push_back(describe(secret) + ": " + failure_reason(error));
+    if (auto problem = check_file(index); !problem.empty()) {
+      problems.push_back(std::move(problem));
     }
   }
   return problems;
+}
+
+std::string SecretSet::check_file(std::size_t index) const {
+  const manifest::Secret& secret = tree_.secrets()[index];
+  try {
+    opened_.check(index, secret, identities_);
+    return {};
+  } catch (const std::exception& error) {
+    return describe(secret) + ": " + failure_reason(error);
+  }
 }
 
 SecretBytes SecretSet::open(const Node& node) const {

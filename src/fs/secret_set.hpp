@@ -56,6 +56,10 @@ class SecretSet {
   // the first open of each secret after a switch costs no X25519.
   std::vector<std::string> check_files() const;
 
+  // check_files for the secret at `index` of tree().secrets(): its problem, or "".
+  std::string check_file(std::size_t index) const;
+  std::uint64_t size_of(std::size_t index) const { return sizes_[index]; }
+
   // Decrypts the secret behind `node`, whole and authenticated, or throws OpenFailure.
   SecretBytes open(const Node& node) const;
 

@@ -96,6 +96,45 @@ TEST_CASE("mount serves the good secrets of a manifest with problems", "[command
   CHECK(status.find("identity:    X25519 age1") != std::string::npos);
 }
 
+TEST_CASE("list shows every served secret with owner, mode, size and problems", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("good.age", "good\n");
+  scenario.foreign_age_file("stranger.age", "stranger\n");
+  Mount mount(scenario.manifest(R"(
+[secrets."app/token"]
+file = "good.age"
+owner = 4001
+group = 4100
+mode = "0440"
+[secrets."stranger"]
+file = "stranger.age"
+[secrets."writable"]
+file = "good.age"
+mode = "0600"
+)"),
+              scenario.mount_point());
+  const std::string list = output_of(shell_quoted(binary()) + " list --state-dir " +
+                                     shell_quoted(scenario.state_dir()));
+  INFO(list);
+  const std::string point = scenario.mount_point().string();
+  CHECK(list.find(point + "/app/token") != std::string::npos);
+  CHECK(list.find(" 4001         4100         0440          5 -          none\n") !=
+        std::string::npos);
+  CHECK(list.find(point + "/stranger") != std::string::npos);
+  CHECK(list.find("secret `stranger`: file " + (scenario.dir() / "stranger.age").string() +
+                  ": no match:") != std::string::npos);
+  // A refused secret is not served, so it is not listed, only named among the problems.
+  CHECK(list.find(point + "/writable") == std::string::npos);
+  CHECK(list.find(": secret `writable`: mode `0600` has write bits") != std::string::npos);
+
+  const std::string json = output_of(shell_quoted(binary()) + " list --json --state-dir " +
+                                     shell_quoted(scenario.state_dir()));
+  CHECK(json.find("\"name\": \"app/token\"") != std::string::npos);
+  CHECK(json.find("\"mode\": \"0440\"") != std::string::npos);
+  CHECK(json.find("\"size\": 5") != std::string::npos);
+  CHECK(json.find("\"generation\": null") != std::string::npos);
+}
+
 TEST_CASE("SIGTERM unmounts cleanly", "[commands]") {
   Scenario scenario;
   scenario.age_file("good.age", "good\n");
