@@ -20,7 +20,18 @@ struct MountFlags {
   std::optional<std::string> mount_point;
   std::optional<std::string> state_dir;
   bool foreground = false;
+  bool allow_non_empty = false;
+  bool insecure_identities = false;
 };
+
+// Development only: identity files that group or others may read, or that another user owns.
+constexpr const char* kInsecureIdentitiesHelp =
+    "Development only: accept identity files that another user owns or that group or others "
+    "may read (refused otherwise, as ssh refuses such keys)";
+
+age::FilePermissions identity_permissions(bool insecure) {
+  return insecure ? age::FilePermissions::any : age::FilePermissions::strict;
+}
 
 int mount(const MountFlags& flags) {
   fs::MountOptions options;
@@ -34,6 +45,9 @@ int mount(const MountFlags& flags) {
     options.state_dir = *flags.state_dir;
   }
   options.detach = flags.foreground ? fs::Detach::no : fs::Detach::yes;
+  options.mount_point_contents =
+      flags.allow_non_empty ? fs::MountPointContents::any : fs::MountPointContents::empty;
+  options.identity_permissions = identity_permissions(flags.insecure_identities);
   return fs::run_mount(options);
 }
 
@@ -85,6 +99,10 @@ void add_mount(CLI::App& app, Command& selected) {
                       "/var/lib/secretfs)");
   command->add_flag("-f,--foreground", flags->foreground,
                     "Stay in the foreground and log to standard error (for systemd)");
+  command->add_flag("--allow-non-empty", flags->allow_non_empty,
+                    "Mount over a folder that holds files (hidden while mounted)");
+  command->add_flag("--insecure-identity-permissions", flags->insecure_identities,
+                    kInsecureIdentitiesHelp);
   command->callback([&selected, flags] { selected = [flags] { return mount(*flags); }; });
 }
 

@@ -67,7 +67,7 @@ constexpr int kMaxStaleLayers = 16;
 // each such layer is detached so that the new mount takes its place. statfs is asked rather
 // than stat, which the kernel may answer from its cache of the dead mount. A live FUSE mount is
 // refused: a second daemon would stack its mount over the first one.
-void prepare_mount_point(const std::filesystem::path& mount_point) {
+void prepare_mount_point(const std::filesystem::path& mount_point, MountPointContents contents) {
   for (int layer = 0; layer < kMaxStaleLayers; ++layer) {
     struct statfs filesystem {};
     if (::statfs(mount_point.c_str(), &filesystem) == 0) {
@@ -91,6 +91,12 @@ void prepare_mount_point(const std::filesystem::path& mount_point) {
   std::filesystem::create_directories(mount_point, error);
   if (error) {
     throw std::runtime_error("mount point " + mount_point.string() + ": " + error.message());
+  }
+  if (contents == MountPointContents::empty && !std::filesystem::is_empty(mount_point, error) &&
+      !error) {
+    throw std::runtime_error("mount point " + mount_point.string() +
+                             " is not empty; the mount would hide what is in it. Empty it, or "
+                             "pass --allow-non-empty");
   }
 }
 
@@ -244,7 +250,7 @@ class Daemon {
   }
 
   int run() {
-    prepare_mount_point(mount_point_);
+    prepare_mount_point(mount_point_, options_.mount_point_contents);
     Session session(*served_, mount_point_);
     const auto set = served_->current();
     spdlog::info("mounted {} secrets (generation {}) at {}", set->tree().secrets().size(),

@@ -15,11 +15,17 @@ enum class Detach {
   yes,  // become a daemon once the mount is live, logging to syslog
 };
 
+enum class MountPointContents {
+  empty,  // refuse a mount point that holds files: the mount would hide them
+  any,    // mount over whatever is there
+};
+
 struct MountOptions {
   std::optional<std::filesystem::path> manifest;     // activated first when given
   std::optional<std::filesystem::path> mount_point;  // overrides the manifest's
   std::optional<std::filesystem::path> state_dir;    // overrides the manifest's
   Detach detach = Detach::yes;
+  MountPointContents mount_point_contents = MountPointContents::empty;
   age::FilePermissions identity_permissions = age::FilePermissions::strict;
 };
 

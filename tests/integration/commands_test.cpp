@@ -34,6 +34,15 @@ file = "gone.age"
 file = "stranger.age"
 )";
 
+// Unmounts a daemon started in the background and waits until it has let go of its state
+// directory, so that the next daemon may take it.
+void unmount_background(const Scenario& scenario) {
+  CHECK(run("fusermount3 -u " + shell_quoted(scenario.mount_point())) == 0);
+  const std::string lock = shell_quoted(scenario.state_dir() / "daemon.lock");
+  CHECK(run("for i in $(seq 500); do flock -n " + lock + " true && exit 0; sleep 0.01; done; "
+            "exit 1") == 0);
+}
+
 }  // namespace
 
 TEST_CASE("check passes a good manifest and names each secret with a problem", "[commands]") {
@@ -113,8 +122,8 @@ file = "good.age"
 mode = "0600"
 )"),
               scenario.mount_point());
-  const std::string list = output_of(shell_quoted(binary()) + " list --state-dir " +
-                                     shell_quoted(scenario.state_dir()));
+  const std::string list =
+      output_of(shell_quoted(binary()) + " list --state-dir " + shell_quoted(scenario.state_dir()));
   INFO(list);
   const std::string point = scenario.mount_point().string();
   CHECK(list.find(point + "/app/token") != std::string::npos);
@@ -181,6 +190,49 @@ TEST_CASE("a mount point that would hide what the daemon reads is refused", "[co
         1);
   CHECK(read_file(log).find("would hide") != std::string::npos);
   CHECK_FALSE(is_mounted(scenario.dir().path()));
+}
+
+TEST_CASE("a mount point with files in it is refused unless --allow-non-empty", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
+  std::filesystem::create_directories(scenario.mount_point());
+  write_file(scenario.mount_point() / "left-over", "x");
+  const std::string log = (scenario.dir() / "mount.log").string();
+  const std::string mount = shell_quoted(binary()) + " mount --manifest " + shell_quoted(manifest) +
+                            " --mount-point " + shell_quoted(scenario.mount_point());
+  CHECK(run(mount + " --foreground 2> " + shell_quoted(log)) == 1);
+  CHECK(read_file(log).find("mount point " + scenario.mount_point().string() +
+                            " is not empty; the mount would hide what is in it. Empty it, or "
+                            "pass --allow-non-empty") != std::string::npos);
+  CHECK_FALSE(is_mounted(scenario.mount_point()));
+
+  // Without --foreground the command returns once the mount is live.
+  REQUIRE(run(mount + " --allow-non-empty 2>/dev/null") == 0);
+  CHECK(read_as(scenario.mount_point() / "a", Reader{0, 0, {}}).content == "a\n");
+  unmount_background(scenario);
+  CHECK(read_file(scenario.mount_point() / "left-over") == "x");
+}
+
+TEST_CASE("identity files others may read are refused unless told it is development",
+          "[commands]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
+  REQUIRE(::chmod(scenario.key().c_str(), 0644) == 0);
+  const std::string log = (scenario.dir() / "mount.log").string();
+  const std::string mount = shell_quoted(binary()) + " mount --manifest " + shell_quoted(manifest) +
+                            " --mount-point " + shell_quoted(scenario.mount_point());
+
+  // The strict daemon serves nothing it can open: the one secret gives EIO, naming the key.
+  REQUIRE(run(mount + " 2> " + shell_quoted(log)) == 0);
+  CHECK(read_as(scenario.mount_point() / "a", Reader{0, 0, {}}).error == EIO);
+  unmount_background(scenario);
+  CHECK(read_file(log).find(scenario.key().string()) != std::string::npos);
+
+  REQUIRE(run(mount + " --insecure-identity-permissions 2>/dev/null") == 0);
+  CHECK(read_as(scenario.mount_point() / "a", Reader{0, 0, {}}).content == "a\n");
+  unmount_background(scenario);
 }
 
 TEST_CASE("a manifest others may change is refused, naming it", "[commands]") {
