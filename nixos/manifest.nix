@@ -4,7 +4,7 @@
 # symbolic links.
 #
 # Every function takes `settings`, shaped like the module's options:
-#   { mountPoint, stateDir, keepGenerations, identityPaths,
+#   { mountPoint, stateDir, keepGenerations, identityPaths, auditLog, maxSecretSize,
 #     secrets = { <name> = { file, owner, group, mode, path, restartUnits, reloadUnits,
 #                            neededForUsers }; }; }
 # Attributes a secret lacks take the module's defaults.
@@ -90,6 +90,8 @@ let
   tomlString = text: builtins.replaceStrings [ delete ] [ "\\u007f" ] (builtins.toJSON text);
   tomlValue = value: if builtins.isInt value then toString value else tomlString value;
 
+  optionalKey = key: value: if value == null then [ ] else [ "${key} = ${tomlValue value}" ];
+
   # A path literal is copied into the store (ciphertexts are safe there); a string is kept.
   pathText = file: if builtins.isPath file then "${file}" else toString file;
 
@@ -132,8 +134,11 @@ let
         "mount_point = ${tomlString settings.mountPoint}"
         "state_dir = ${tomlString settings.stateDir}"
         "keep_generations = ${toString settings.keepGenerations}"
-        "identities = [${builtins.concatStringsSep ", " identities}]"
       ]
+      # Optional keys are written only when set, so that secretfs's own defaults apply.
+      ++ optionalKey "audit_log" (settings.auditLog or null)
+      ++ optionalKey "max_secret_size" (settings.maxSecretSize or null)
+      ++ [ "identities = [${builtins.concatStringsSep ", " identities}]" ]
       ++ concatMap (name: secretTable name secrets.${name}) (names secrets)
     );
 

@@ -20,6 +20,8 @@ let
       stateDir
       keepGenerations
       identityPaths
+      auditLog
+      maxSecretSize
       secrets
       ;
   };
@@ -221,6 +223,27 @@ in
       description = "Generations kept after an activation (at least 2).";
     };
 
+    auditLog = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/var/log/secretfs/audit.jsonl";
+      description = ''
+        Where every open of a secret is recorded, one JSON object per line (the manifest's
+        `audit_log`). `systemctl reload secretfs` reopens it after a rotation. Without it the
+        records go to the journal of secretfs.service.
+      '';
+    };
+
+    maxSecretSize = mkOption {
+      type = types.nullOr (types.either types.ints.positive types.str);
+      default = null;
+      example = "64M";
+      description = ''
+        The largest age file a secret may have, in bytes or with K, M or G (the manifest's
+        `max_secret_size`); secretfs's default, 16M, when null.
+      '';
+    };
+
     build = mkOption {
       type = types.attrsOf types.package;
       internal = true;
@@ -301,8 +324,14 @@ in
             ExecStartPre = [
               "-${pkgs.fuse3}/bin/fusermount3 -uz ${lib.escapeShellArg cfg.mountPoint}"
               "${pkgs.coreutils}/bin/mkdir -p -m 0700 ${lib.escapeShellArg cfg.stateDir}"
-            ];
+            ]
+            # The audit log's folder; the daemon creates the file itself, mode 0600.
+            ++ lib.optional (
+              cfg.auditLog != null
+            ) "${pkgs.coreutils}/bin/mkdir -p -m 0700 ${lib.escapeShellArg (dirOf cfg.auditLog)}";
             ExecStart = "${cfg.package}/bin/secretfs mount --foreground --manifest ${manifestFile}";
+            # SIGHUP reopens the audit log after a rotation; it never stops the daemon.
+            ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
             Restart = "always";
             RestartSec = "1s";
             # No option that gives the unit its own mount namespace (PrivateTmp, ProtectSystem,

@@ -58,6 +58,26 @@ let
       '';
     };
 
+    tomlOptionalKeys = {
+      got = derive.toml (
+        sample
+        // {
+          auditLog = "/var/log/secretfs/audit.jsonl";
+          maxSecretSize = "64M";
+          secrets = { };
+        }
+      );
+      want = ''
+        # Written by the secretfs NixOS module from services.secretfs.
+        mount_point = "/run/secrets"
+        state_dir = "/var/lib/secretfs"
+        keep_generations = 10
+        audit_log = "/var/log/secretfs/audit.jsonl"
+        max_secret_size = "64M"
+        identities = ["/etc/ssh/ssh_host_ed25519_key"]
+      '';
+    };
+
     tomlQuotesStrings = {
       got = derive.toml (with' {
         "q\"uote\\d" = {
