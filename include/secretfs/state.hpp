@@ -96,9 +96,9 @@ class StateDir {
   // Only manifest.secrets are stored; the caller validates first. Throws StateError.
   Stored store(const manifest::Manifest& manifest, const std::string& text);
 
-  // Whether store() would return the current generation unchanged: the same manifest text from
-  // the same place, and the same ciphertext for every secret. Writes nothing; false when a
-  // ciphertext cannot be read.
+  // Whether store() would return the current generation unchanged and have nothing to repair:
+  // the same manifest text from the same place, the same ciphertext for every secret, and
+  // every blob in place. Writes nothing; false when a ciphertext cannot be read.
   bool is_current(const manifest::Manifest& manifest, const std::string& text) const;
 
   // Makes `number` the current generation (atomically). Throws StateError if it does not exist.

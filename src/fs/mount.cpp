@@ -209,14 +209,17 @@ class Daemon {
     daemon_lock_ = lock_state_for_daemon(state_->path());
 
     if (given) {
-      // A restart finds its manifest stored already as the current generation. Its files were
-      // checked when it was activated, and the set served from it checks the stored copies
-      // again, so checking them here too would only double the start-up.
-      const Files files =
-          state_->is_current(given->manifest, given->text) ? Files::skip : Files::check;
-      const auto problems = validate(given->manifest, options_.identity_permissions, files);
+      // A restart finds its manifest stored already, whole, as the current generation. Its
+      // files were checked when it was activated, and the set served from it checks the stored
+      // copies again, so checking them here too would only double the start-up, and there is
+      // nothing to store.
+      const bool restart = state_->is_current(given->manifest, given->text);
+      const auto problems = validate(given->manifest, options_.identity_permissions,
+                                     restart ? Files::skip : Files::check);
       if (problems.empty()) {
-        activate(*given);
+        if (!restart) {
+          activate(*given);
+        }
       } else {
         for (const auto& problem : problems) {
           spdlog::error("{}", problem);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <limits>
@@ -180,7 +181,12 @@ Stored StateDir::store(const manifest::Manifest& manifest, const std::string& te
 
 bool StateDir::is_current(const manifest::Manifest& manifest, const std::string& text) const {
   try {
-    return same_as_generation(path_, current(), record_of(path_, manifest, text, Blobs::leave));
+    const GenerationRecord record = record_of(path_, manifest, text, Blobs::leave);
+    const bool intact = std::all_of(
+        record.secrets.begin(), record.secrets.end(), [this](const StoredSecret& secret) {
+          return kind_of(blob_path(path_, secret.blob)) == Kind::file;
+        });
+    return intact && same_as_generation(path_, current(), record);
   } catch (const StateError&) {
     return false;  // a file that cannot be read: the manifest is not what is stored
   }

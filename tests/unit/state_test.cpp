@@ -132,11 +132,12 @@ TEST_CASE("is_current tells a restart from a change, and writes nothing", "[stat
   state_dir.set_current(1);
   CHECK(state_dir.is_current(manifest(), text));
 
-  // A lost blob is still "current": storing again puts it back.
+  // A lost blob needs a repair, which storing again makes.
   fs::remove(sandbox.state() / "blobs" / sha256_hex("one"));
-  CHECK(state_dir.is_current(manifest(), text));
+  CHECK_FALSE(state_dir.is_current(manifest(), text));
   CHECK_FALSE(state_dir.store(manifest(), text).created);
   CHECK(read_text(sandbox.state() / "blobs" / sha256_hex("one")) == "one");
+  CHECK(state_dir.is_current(manifest(), text));
 
   write_text(sandbox.repo() / "a.age", "two");
   CHECK_FALSE(state_dir.is_current(manifest(), text));
