@@ -13,6 +13,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "fs/signals.hpp"
 #include "secretfs/log.hpp"
 #include "secretfs/unique_fd.hpp"
 
@@ -23,6 +24,10 @@ namespace {
 constexpr mode_t kAuditLogMode = 0600;
 constexpr std::size_t kProcessNameSize = 64;  // /proc/PID/comm holds at most 16 bytes
 constexpr int kMillisecondsPerSecond = 1000;
+// How long a record may wait in the queue before the writer thread writes it.
+constexpr auto kWriteInterval = std::chrono::milliseconds(5);
+// Records queued at most; beyond it an open waits for the writer.
+constexpr std::size_t kQueueLimit = 65536;
 
 std::atomic<bool> reopen_requested{false};
 
@@ -58,8 +63,7 @@ std::string process_name(pid_t pid) {
 }
 
 // UTC with milliseconds: 2026-12-03T19:04:13.123Z.
-std::string now_utc() {
-  const auto now = std::chrono::system_clock::now();
+std::string utc(std::chrono::system_clock::time_point now) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
   const auto milliseconds =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
@@ -108,27 +112,70 @@ std::string to_json_line(const AuditEvent& event, std::string_view process_name,
 }
 
 AuditTrail::~AuditTrail() {
+  {
+    const std::lock_guard<std::mutex> hold(mutex_);
+    stopping_ = true;
+  }
+  queued_.notify_all();
+  if (writer_.joinable()) {
+    writer_.join();  // writes what is still queued
+  }
   close();
 }
 
 void AuditTrail::record(const std::filesystem::path& log, const AuditEvent& event) noexcept {
   try {
-    const std::string line = to_json_line(event, process_name(event.pid), now_utc());
-    const std::lock_guard<std::mutex> hold(mutex_);
-    if (reopen_requested.exchange(false) || log != path_) {
+    // Read now: a refused caller often exits at once, and its name with it.
+    std::string process = process_name(event.pid);
+    std::unique_lock<std::mutex> hold(mutex_);
+    // Started on first use, after the daemon has detached: a thread does not survive a fork.
+    if (!writer_.joinable()) {
+      writer_ = thread_without_loop_signals([this] { write_queued(); });
+    }
+    // A writer that cannot keep up holds the opens back rather than losing records.
+    drained_.wait(hold, [this] { return queue_.size() < kQueueLimit; });
+    queue_.push_back({log, event, std::move(process), std::chrono::system_clock::now()});
+  } catch (const std::exception& error) {
+    spdlog::error("audit: {}", error.what());
+  }
+}
+
+// The writer thread: every few milliseconds, or at once when stopping, takes what is queued,
+// and writes it. Opens only queue their records, so a record costs an open no more than
+// reading the caller's name.
+void AuditTrail::write_queued() {
+  std::vector<Queued> batch;
+  std::unique_lock<std::mutex> hold(mutex_);
+  while (!stopping_ || !queue_.empty()) {
+    queued_.wait_for(hold, kWriteInterval, [this] { return stopping_; });
+    batch.swap(queue_);
+    hold.unlock();
+    drained_.notify_all();
+    for (const auto& queued : batch) {
+      write(queued);
+    }
+    batch.clear();
+    hold.lock();
+  }
+}
+
+void AuditTrail::write(const Queued& queued) noexcept {
+  try {
+    const std::string line = to_json_line(queued.event, queued.process, utc(queued.time));
+    if (reopen_requested.exchange(false) || queued.log != path_) {
       close();
       broken_ = false;
-      path_ = log;
+      path_ = queued.log;
     }
-    if (!log.empty() && fd_ < 0 && !broken_) {
-      open(log);
+    if (!path_.empty() && fd_ < 0 && !broken_) {
+      open(path_);
     }
     if (fd_ < 0) {
       spdlog::info("audit {}", line);
       return;
     }
     const std::string text = line + "\n";
-    // O_APPEND: one write per record, so records from rotations or restarts never interleave.
+    // O_APPEND and one write per record: records from a rotation or a restart never interleave.
     if (::write(fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
       spdlog::error("audit log {}: write failed: {}; this record follows here: {}", path_.string(),
                     std::strerror(errno), line);

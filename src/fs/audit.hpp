@@ -3,15 +3,21 @@
 //
 // With the manifest's `audit_log`, records are JSON objects, one per line, appended to that
 // root-only file, which is reopened after SIGHUP so that it can be rotated. Without it, the
-// same records go to the daemon's log at info level.
+// same records go to the daemon's log at info level. Opens only queue their records; a thread
+// of the trail's own writes them within milliseconds, and the queue is written out in full
+// before the trail goes away.
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace secretfs::fs {
 
@@ -50,10 +56,27 @@ class AuditTrail {
   static void reopen_on_sighup();
 
  private:
+  struct Queued {
+    std::filesystem::path log;
+    AuditEvent event;
+    std::string process;  // the caller's command name, read when it opened
+    std::chrono::system_clock::time_point time;
+  };
+
+  void write_queued();
+  void write(const Queued& queued) noexcept;
   void open(const std::filesystem::path& log);
   void close() noexcept;
 
+  // Shared with the writer thread.
   std::mutex mutex_;
+  std::condition_variable queued_;   // stopping
+  std::condition_variable drained_;  // room in the queue again
+  std::vector<Queued> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+
+  // The writer thread's alone.
   std::filesystem::path path_;  // of the open file
   int fd_ = -1;
   bool broken_ = false;  // opening `path_` failed; not retried until SIGHUP or a new path

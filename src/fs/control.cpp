@@ -1,5 +1,7 @@
 #include "fs/control.hpp"
 
+#include "fs/signals.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -14,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "fs/signals.hpp"
 #include "secretfs/log.hpp"
 
 namespace secretfs::fs {
@@ -114,17 +117,7 @@ ControlServer::ControlServer(std::filesystem::path socket_path, Handler handler)
     errno = error;
     fail("control socket " + socket_path_.string());
   }
-  // Signals that stop the daemon must reach the thread that runs the FUSE loop, so this thread
-  // starts with them blocked (a new thread inherits the signal mask).
-  sigset_t stopping;
-  sigset_t previous;
-  sigemptyset(&stopping);
-  sigaddset(&stopping, SIGINT);
-  sigaddset(&stopping, SIGTERM);
-  sigaddset(&stopping, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stopping, &previous);
-  thread_ = std::thread([this] { serve(); });
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  thread_ = thread_without_loop_signals([this] { serve(); });
 }
 
 ControlServer::~ControlServer() {
