@@ -60,6 +60,8 @@ void fuse_log(enum fuse_log_level level, const char* format, va_list arguments) 
 }
 
 constexpr long kFuseSuperMagic = 0x65735546;
+// The mount point folder under the mount, seen only while no daemon serves.
+constexpr mode_t kIdleMountPointMode = 0700;
 // Dead mounts can be stacked on one mount point when daemons died one after another.
 constexpr int kMaxStaleLayers = 16;
 
@@ -92,11 +94,17 @@ void prepare_mount_point(const std::filesystem::path& mount_point, MountPointCon
   if (error) {
     throw std::runtime_error("mount point " + mount_point.string() + ": " + error.message());
   }
-  if (contents == MountPointContents::empty && !std::filesystem::is_empty(mount_point, error) &&
-      !error) {
+  const bool empty = std::filesystem::is_empty(mount_point, error) && !error;
+  if (contents == MountPointContents::empty && !empty) {
     throw std::runtime_error("mount point " + mount_point.string() +
                              " is not empty; the mount would hide what is in it. Empty it, or "
                              "pass --allow-non-empty");
+  }
+  // While no daemon serves, the folder itself shows: only root may look into it, so that a
+  // service never takes an empty listing for the secrets being gone.
+  if (empty && ::chmod(mount_point.c_str(), kIdleMountPointMode) != 0) {
+    throw std::runtime_error("mount point " + mount_point.string() +
+                             ": chmod: " + std::strerror(errno));
   }
 }
 

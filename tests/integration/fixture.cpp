@@ -21,6 +21,9 @@
 #include <sstream>
 #include <thread>
 
+#include "secretfs/age/age.hpp"
+#include "secretfs/age/x25519.hpp"
+
 namespace secretfs::test {
 
 namespace {
@@ -208,15 +211,11 @@ Mount::~Mount() {
   }
 }
 
-namespace {
-
 bool become(const Reader& reader) {
   return ::setgroups(reader.groups.size(), reader.groups.data()) == 0 &&
          ::setresgid(reader.gid, reader.gid, reader.gid) == 0 &&
          ::setresuid(reader.uid, reader.uid, reader.uid) == 0;
 }
-
-}  // namespace
 
 std::string ask_as(const std::filesystem::path& path, const std::string& request,
                    const Reader& reader) {
@@ -308,6 +307,37 @@ ReadResult read_as(const std::filesystem::path& path, const Reader& reader) {
   ::waitpid(child, &status, 0);
   REQUIRE(result.error != -1);
   return result;
+}
+
+void encrypt_file(const std::string& recipient, const std::string& plaintext,
+                  const std::filesystem::path& output) {
+  secretfs::initialize_sodium();
+  const auto parsed = age::X25519Recipient::parse(recipient);
+  const age::Recipient* recipients[] = {parsed.get()};
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(plaintext.data());
+  const auto file = age::encrypt(std::span(bytes, plaintext.size()), recipients);
+  write_file(output, std::string(file.begin(), file.end()), 0644);
+}
+
+std::size_t open_fds(pid_t pid) {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    ++count;
+  }
+  return count;
+}
+
+std::size_t resident_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) {
+      return std::stoul(line.substr(line.find_first_of("0123456789")));
+    }
+  }
+  FAIL("no VmRSS for pid " << pid);
+  return 0;
 }
 
 }  // namespace secretfs::test

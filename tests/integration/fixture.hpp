@@ -92,4 +92,18 @@ ReadResult read_as(const std::filesystem::path& path, const Reader& reader);
 std::string ask_as(const std::filesystem::path& path, const std::string& request,
                    const Reader& reader);
 
+// Encrypts `plaintext` to the age1 `recipient` into `output`, in this process: tests that need
+// thousands of distinct files cannot start an `age` process for each.
+void encrypt_file(const std::string& recipient, const std::string& plaintext,
+                  const std::filesystem::path& output);
+
+// The daemon's open file descriptors (entries of /proc/PID/fd) and resident memory (VmRSS of
+// /proc/PID/status, in KiB): what a leak makes grow.
+std::size_t open_fds(pid_t pid);
+std::size_t resident_kib(pid_t pid);
+
+// Changes the calling process's groups, gid and uid to `reader`'s; false when refused. For
+// forked children that read as a service would.
+bool become(const Reader& reader);
+
 }  // namespace secretfs::test
