@@ -1,6 +1,7 @@
 #include "fs/mount.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -241,6 +242,7 @@ class Daemon {
           auto set = build(std::move(given->manifest), 0);
           refuse_reading_through_mount(set->tree().secrets(), set->keyring());
           served_.emplace(std::move(set));
+          give_back_memory();
           return;
         }
         spdlog::warn("{}: not activated because of {} problems; serving generation {}",
@@ -258,6 +260,7 @@ class Daemon {
     mount_point_ = options_.mount_point.value_or(set->mount_point());
     refuse_reading_through_mount(set->tree().secrets(), set->keyring());
     served_.emplace(std::move(set));
+    give_back_memory();
   }
 
   int run() {
@@ -298,7 +301,7 @@ class Daemon {
   // The daemon reads the state directory, the identity files and (when serving a manifest
   // directly) the age files while it serves; one of them below its own mount point would make
   // it wait for itself forever.
-  void refuse_reading_through_mount(std::span<const manifest::Secret> secrets,
+  void refuse_reading_through_mount(std::span<const ServedSecret> secrets,
                                     const Keyring& keyring) const {
     std::vector<std::filesystem::path> needed{state_->path()};
     needed.insert(needed.end(), keyring.paths.begin(), keyring.paths.end());
@@ -318,6 +321,10 @@ class Daemon {
       }
     }
   }
+
+  // Reading manifests and records for thousands of secrets takes memory that the daemon does
+  // not keep; without this the heap would keep holding it for the daemon's whole life.
+  static void give_back_memory() { ::malloc_trim(0); }
 
   void activate(const ManifestFile& given) {
     const auto lock = state_->lock();
@@ -389,6 +396,7 @@ class Daemon {
                mount_point_.c_str());
     spdlog::info("switched from generation {} to generation {} ({} secrets)",
                  previous->generation(), number, count);
+    give_back_memory();
     return answer;
   }
 
@@ -427,7 +435,7 @@ class Daemon {
     nlohmann::json secrets = nlohmann::json::array();
     const auto all = set->tree().secrets();
     for (std::size_t index = 0; index < all.size(); ++index) {
-      const manifest::Secret& secret = all[index];
+      const ServedSecret& secret = all[index];
       const std::string problem = set->check_file(index);
       secrets.push_back({{"name", secret.name},
                          {"path", (mount_point_ / secret.name).string()},

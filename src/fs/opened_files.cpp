@@ -57,8 +57,9 @@ bool same_time(const std::timespec& a, const std::timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-void check_stored_hash(const manifest::Secret& secret, std::span<const std::uint8_t> file) {
-  if (secret.sha256.empty()) {
+void check_stored_hash(const std::string& path, const std::string& sha256,
+                       std::span<const std::uint8_t> file) {
+  if (sha256.empty()) {
     return;
   }
   // A stored ciphertext is named by its hash; one that no longer matches was changed behind
@@ -68,8 +69,8 @@ void check_stored_hash(const manifest::Secret& secret, std::span<const std::uint
   std::string hex(hash.size() * 2 + 1, '\0');
   sodium_bin2hex(hex.data(), hex.size(), hash.data(), hash.size());
   hex.pop_back();
-  if (hex != secret.sha256) {
-    throw age::Error(age::ErrorKind::io, secret.file.string() +
+  if (hex != sha256) {
+    throw age::Error(age::ErrorKind::io, path +
                                              ": stored ciphertext does not match its SHA-256 "
                                              "name; the state directory was changed");
   }
@@ -85,7 +86,7 @@ bool OpenedFiles::Stamp::operator==(const Stamp& other) const {
 OpenedFiles::OpenedFiles(std::size_t count, std::uint64_t max_file_size)
     : max_file_size_(max_file_size), entries_(count), payload_keys_(count * kPayloadKeySize) {}
 
-SecretBytes OpenedFiles::decrypt(std::size_t index, const manifest::Secret& secret,
+SecretBytes OpenedFiles::decrypt(std::size_t index, const ServedSecret& secret,
                                  std::span<const age::Identity* const> identities) const {
   const Stamp stamp = current_stamp(secret);
   const auto hit = trusted(index, stamp);
@@ -114,7 +115,7 @@ SecretBytes OpenedFiles::decrypt(std::size_t index, const manifest::Secret& secr
   return plaintext;
 }
 
-std::uint64_t OpenedFiles::check(std::size_t index, const manifest::Secret& secret,
+std::uint64_t OpenedFiles::check(std::size_t index, const ServedSecret& secret,
                                  std::span<const age::Identity* const> identities) const {
   if (const auto hit = trusted(index, current_stamp(secret))) {
     return hit->plaintext_size;
@@ -134,7 +135,7 @@ OpenedFiles::Stamp OpenedFiles::stamp_of(const struct stat& status) {
   return {status.st_dev, status.st_ino, status.st_size, status.st_mtim, status.st_ctim};
 }
 
-OpenedFiles::Stamp OpenedFiles::current_stamp(const manifest::Secret& secret) {
+OpenedFiles::Stamp OpenedFiles::current_stamp(const ServedSecret& secret) {
   struct stat status {};
   if (::stat(secret.file.c_str(), &status) != 0) {
     throw_io(secret.file, "stat", errno);
@@ -142,12 +143,12 @@ OpenedFiles::Stamp OpenedFiles::current_stamp(const manifest::Secret& secret) {
   return stamp_of(status);
 }
 
-OpenedFiles::FileRead OpenedFiles::read(const manifest::Secret& secret) const {
+OpenedFiles::FileRead OpenedFiles::read(const ServedSecret& secret) const {
   age::FileContents contents = age::read_regular_file(secret.file, max_file_size_);
   return {std::move(contents.bytes), stamp_of(contents.status)};
 }
 
-std::optional<SecretBytes> OpenedFiles::decrypt_in_pieces(const manifest::Secret& secret,
+std::optional<SecretBytes> OpenedFiles::decrypt_in_pieces(const ServedSecret& secret,
                                                           const Hit& hit,
                                                           const Stamp& stamp) const {
   const UniqueFd fd(::open(secret.file.c_str(), O_RDONLY | O_CLOEXEC));
@@ -191,9 +192,9 @@ std::optional<OpenedFiles::Hit> OpenedFiles::trusted(std::size_t index, const St
              entry.kept};
 }
 
-age::OpenedFile OpenedFiles::open_in_full(const manifest::Secret& secret, FileRead file,
+age::OpenedFile OpenedFiles::open_in_full(const ServedSecret& secret, FileRead file,
                                           std::span<const age::Identity* const> identities) const {
-  check_stored_hash(secret, file.bytes);
+  check_stored_hash(secret.file, secret.sha256, file.bytes);
   return age::open_file(std::move(file.bytes), identities);
 }
 
@@ -223,11 +224,11 @@ std::uint64_t OpenedFiles::remember(std::size_t index, const Stamp& stamp,
   return plaintext_size;
 }
 
-std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret,
-                                           std::uint64_t max_size) {
-  auto file = age::read_regular_file(secret.file, max_size).bytes;
-  check_stored_hash(secret, file);
-  return file;
+std::vector<std::uint8_t> read_stored_file(const std::filesystem::path& file,
+                                           const std::string& sha256, std::uint64_t max_size) {
+  auto bytes = age::read_regular_file(file, max_size).bytes;
+  check_stored_hash(file.native(), sha256, bytes);
+  return bytes;
 }
 
 }  // namespace secretfs::fs

@@ -20,6 +20,7 @@
 #include <span>
 #include <vector>
 
+#include "fs/tree.hpp"
 #include "secretfs/age/age.hpp"
 #include "secretfs/manifest.hpp"
 #include "secretfs/secret_bytes.hpp"
@@ -33,13 +34,13 @@ class OpenedFiles {
 
   // The whole authenticated plaintext of secret `index`, whose manifest entry is `secret`.
   // Throws age::Error naming what failed; nothing of a failed file is kept.
-  SecretBytes decrypt(std::size_t index, const manifest::Secret& secret,
+  SecretBytes decrypt(std::size_t index, const ServedSecret& secret,
                       std::span<const age::Identity* const> identities) const;
 
   // Checks what an open checks except the payload (read, stored hash, header, MAC, payload
   // length), keeps the result for the opens that follow, and returns the plaintext's size.
   // Safe to call from several threads at once. Throws age::Error.
-  std::uint64_t check(std::size_t index, const manifest::Secret& secret,
+  std::uint64_t check(std::size_t index, const ServedSecret& secret,
                       std::span<const age::Identity* const> identities) const;
 
   // Bytes of ciphertext kept in memory, for the daemon's status.
@@ -81,14 +82,14 @@ class OpenedFiles {
   };
 
   static Stamp stamp_of(const struct stat& status);
-  static Stamp current_stamp(const manifest::Secret& secret);
-  FileRead read(const manifest::Secret& secret) const;
+  static Stamp current_stamp(const ServedSecret& secret);
+  FileRead read(const ServedSecret& secret) const;
   std::optional<Hit> trusted(std::size_t index, const Stamp& stamp) const;
   // A binary file too large to keep, read a chunk at a time and decrypted as read; nullopt
   // when the file is no longer the version `hit` was made from.
-  std::optional<SecretBytes> decrypt_in_pieces(const manifest::Secret& secret, const Hit& hit,
+  std::optional<SecretBytes> decrypt_in_pieces(const ServedSecret& secret, const Hit& hit,
                                                const Stamp& stamp) const;
-  age::OpenedFile open_in_full(const manifest::Secret& secret, FileRead file,
+  age::OpenedFile open_in_full(const ServedSecret& secret, FileRead file,
                                std::span<const age::Identity* const> identities) const;
   std::uint64_t remember(std::size_t index, const Stamp& stamp, age::OpenedFile& opened) const;
 
@@ -99,8 +100,10 @@ class OpenedFiles {
   mutable std::size_t kept_bytes_ = 0;
 };
 
-// The secret's age file, checked against its SHA-256 when it comes from a stored generation.
-// Throws age::Error(io) when it cannot be read, is over `max_size` bytes or does not match.
-std::vector<std::uint8_t> read_stored_file(const manifest::Secret& secret, std::uint64_t max_size);
+// The age file `file`, checked against `sha256` (a stored generation's blob name; empty for a
+// file served straight from a manifest). Throws age::Error(io) when it cannot be read, is over
+// `max_size` bytes or does not match.
+std::vector<std::uint8_t> read_stored_file(const std::filesystem::path& file,
+                                           const std::string& sha256, std::uint64_t max_size);
 
 }  // namespace secretfs::fs

@@ -22,8 +22,8 @@ namespace secretfs::fs {
 
 namespace {
 
-std::string describe(const manifest::Secret& secret) {
-  return "secret `" + secret.name + "`: file " + secret.file.string();
+std::string describe(const ServedSecret& secret) {
+  return "secret `" + secret.name + "`: file " + secret.file;
 }
 
 [[noreturn]] void throw_io(const std::filesystem::path& path, const char* what) {
@@ -128,7 +128,7 @@ void SecretSet::check_all() {
   sizes_.assign(count, 0);
   std::vector<std::string> failures(count);
   for_each_index(count, [&](std::size_t index) {
-    const manifest::Secret& secret = tree_.secrets()[index];
+    const ServedSecret& secret = tree_.secrets()[index];
     try {
       sizes_[index] = opened_.check(index, secret, identities_);
     } catch (const std::exception& error) {
@@ -158,7 +158,7 @@ std::vector<std::string> SecretSet::check_files() const {
 }
 
 std::string SecretSet::check_file(std::size_t index) const {
-  const manifest::Secret& secret = tree_.secrets()[index];
+  const ServedSecret& secret = tree_.secrets()[index];
   try {
     opened_.check(index, secret, identities_);
     return {};
@@ -168,7 +168,7 @@ std::string SecretSet::check_file(std::size_t index) const {
 }
 
 SecretBytes SecretSet::open(const Node& node) const {
-  const manifest::Secret& secret = tree_.secret(node);
+  const ServedSecret& secret = tree_.secret(node);
   if (keyring_->identities.empty()) {
     throw OpenFailure(describe(secret) + ": no identity is loaded");
   }

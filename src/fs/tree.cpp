@@ -16,8 +16,21 @@ bool by_name(const Entry& entry, std::string_view name) {
 
 }  // namespace
 
-Tree::Tree(std::vector<manifest::Secret> secrets, InodeRegistry& inodes)
-    : secrets_(std::move(secrets)) {
+ServedSecret::ServedSecret(manifest::Secret secret)
+    : name(std::move(secret.name)),
+      file(secret.file.native()),
+      sha256(std::move(secret.sha256)),
+      uid(secret.uid),
+      gid(secret.gid),
+      mode(secret.mode) {}
+
+Tree::Tree(std::vector<manifest::Secret> secrets, InodeRegistry& inodes) {
+  secrets_.reserve(secrets.size());
+  for (auto& secret : secrets) {
+    secrets_.emplace_back(std::move(secret));
+  }
+  secrets.clear();
+  secrets.shrink_to_fit();
   Node root;
   root.inode = kRootInode;
   root.parent = kRootInode;
@@ -66,7 +79,7 @@ const Node* Tree::child(Inode parent, std::string_view name) const {
 // Walks the name's segments, creating directories on the way; the last segment is the file.
 // `directories` maps each directory's full path (a prefix of some secret's name) to its
 // position in nodes_.
-void Tree::add_path(const manifest::Secret& secret, std::size_t index,
+void Tree::add_path(const ServedSecret& secret, std::size_t index,
                     std::unordered_map<std::string_view, std::size_t>& directories,
                     InodeRegistry& inodes) {
   const std::string_view name = secret.name;

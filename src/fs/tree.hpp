@@ -22,6 +22,20 @@ namespace secretfs::fs {
 // /run/secrets: a service opens the paths it knows, an admin lists them as root.
 inline constexpr mode_t kDirectoryMode = 0751;
 
+// What the daemon keeps of a manifest's secret while it serves it. The file is a plain string:
+// a std::filesystem::path also keeps each of its components apart, hundreds of bytes a secret
+// that tens of thousands of secrets feel.
+struct ServedSecret {
+  explicit ServedSecret(manifest::Secret secret);
+
+  std::string name;
+  std::string file;    // absolute path of the age file
+  std::string sha256;  // stored generations: the file's expected SHA-256, in hex
+  uid_t uid = 0;
+  gid_t gid = 0;
+  mode_t mode = 0;
+};
+
 struct Entry {
   std::string name;
   Inode inode;
@@ -48,19 +62,19 @@ class Tree {
 
   const Node* node(Inode inode) const;
   const Node* child(Inode parent, std::string_view name) const;
-  const manifest::Secret& secret(const Node& node) const { return secrets_[node.secret]; }
-  std::span<const manifest::Secret> secrets() const { return secrets_; }
+  const ServedSecret& secret(const Node& node) const { return secrets_[node.secret]; }
+  std::span<const ServedSecret> secrets() const { return secrets_; }
   std::size_t size() const { return nodes_.size(); }
   std::span<const Node> nodes() const { return nodes_; }
 
  private:
-  void add_path(const manifest::Secret& secret, std::size_t index,
+  void add_path(const ServedSecret& secret, std::size_t index,
                 std::unordered_map<std::string_view, std::size_t>& directories,
                 InodeRegistry& inodes);
   std::size_t add_child(std::size_t parent, std::string_view path, std::string_view name, Kind kind,
                         InodeRegistry& inodes);
 
-  std::vector<manifest::Secret> secrets_;
+  std::vector<ServedSecret> secrets_;
   std::vector<Node> nodes_;                         // the root first
   std::unordered_map<Inode, std::size_t> indexes_;  // inode -> position in nodes_
 };

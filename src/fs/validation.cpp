@@ -60,7 +60,7 @@ std::vector<std::string> header_problems(std::span<const manifest::Secret> secre
     const manifest::Secret& secret = secrets[index];
     try {
       // Header, MAC and the payload's length: what a first open checks before decrypting.
-      age::open_file(read_stored_file(secret, max_size), identities);
+      age::open_file(read_stored_file(secret.file, secret.sha256, max_size), identities);
     } catch (const age::Error& error) {
       problems[index] = "secret `" + secret.name + "`: file " + secret.file.string() + ": " +
                         std::string(age::to_string(error.kind())) + ": " + error.what();

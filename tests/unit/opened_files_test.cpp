@@ -17,6 +17,7 @@
 
 using secretfs::SecretBytes;
 using secretfs::fs::OpenedFiles;
+using secretfs::fs::ServedSecret;
 using secretfs::manifest::Secret;
 namespace age = secretfs::age;
 namespace fs = std::filesystem;
@@ -38,8 +39,8 @@ class Files {
   Files& operator=(const Files&) = delete;
 
   // Writes `text` encrypted to `name`, in place (same inode) or by rename (a new inode).
-  Secret write(const std::string& name, const std::string& text,
-               age::Output output = age::Output::binary) const {
+  ServedSecret write(const std::string& name, const std::string& text,
+                     age::Output output = age::Output::binary) const {
     const std::vector<const age::Recipient*> recipients = {recipient_.get()};
     const auto file =
         age::encrypt(std::vector<std::uint8_t>(text.begin(), text.end()), recipients, output);
@@ -48,7 +49,7 @@ class Files {
     Secret secret;
     secret.name = name;
     secret.file = dir_ / name;
-    return secret;
+    return ServedSecret(secret);
   }
 
   void replace(const std::string& name, const std::string& text) const {
@@ -73,9 +74,10 @@ std::string text_of(const SecretBytes& bytes) {
 TEST_CASE("opened files decrypt again and again, small and large, binary and armored", "[opened]") {
   const Files files;
   const std::string large(200 * 1024, 'L');  // past what is kept in memory
-  const std::vector<Secret> secrets = {files.write("small", "small\n"), files.write("large", large),
-                                       files.write("armored", "armored\n", age::Output::armored),
-                                       files.write("large-armored", large, age::Output::armored)};
+  const std::vector<ServedSecret> secrets = {
+      files.write("small", "small\n"), files.write("large", large),
+      files.write("armored", "armored\n", age::Output::armored),
+      files.write("large-armored", large, age::Output::armored)};
   const OpenedFiles opened(secrets.size(), kLimit);
   for (int round = 0; round < 3; ++round) {
     CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "small\n");
@@ -92,8 +94,8 @@ TEST_CASE("a file replaced or rewritten after its first open is opened anew", "[
   const Files files;
   const std::string large_one(200 * 1024, '1');
   const std::string large_two(200 * 1024, '2');
-  const std::vector<Secret> secrets = {files.write("small", "one\n"),
-                                       files.write("large", large_one)};
+  const std::vector<ServedSecret> secrets = {files.write("small", "one\n"),
+                                             files.write("large", large_one)};
   const OpenedFiles opened(secrets.size(), kLimit);
   CHECK(text_of(opened.decrypt(0, secrets[0], files.identities())) == "one\n");
   CHECK(text_of(opened.decrypt(1, secrets[1], files.identities())) == large_one);
@@ -110,7 +112,7 @@ TEST_CASE("a file replaced or rewritten after its first open is opened anew", "[
 
 TEST_CASE("check keeps what it learns, and a stored file that changed is refused", "[opened]") {
   const Files files;
-  Secret secret = files.write("s", "stored\n");
+  ServedSecret secret = files.write("s", "stored\n");
   // Named like a stored ciphertext: its SHA-256 is checked on every full open.
   const auto bytes = age::read_file(secret.file);
   std::array<std::uint8_t, crypto_hash_sha256_BYTES> hash{};
@@ -137,7 +139,7 @@ TEST_CASE("check keeps what it learns, and a stored file that changed is refused
 
 TEST_CASE("a file that fails is not remembered", "[opened]") {
   const Files files;
-  const Secret secret = files.write("s", "good\n");
+  const ServedSecret secret = files.write("s", "good\n");
   auto bytes = age::read_file(secret.file);
   bytes.back() ^= 0x01;
   std::ofstream(secret.file, std::ios::binary | std::ios::trunc)
@@ -166,7 +168,7 @@ TEST_CASE("a large file tampered in place after its first open fails, never half
           "[opened]") {
   const Files files;
   const std::string large(200 * 1024, 'x');
-  const Secret secret = files.write("large", large);
+  const ServedSecret secret = files.write("large", large);
   const OpenedFiles opened(1, kLimit);
   CHECK(text_of(opened.decrypt(0, secret, files.identities())) == large);
 
@@ -186,7 +188,7 @@ TEST_CASE("a large file tampered in place after its first open fails, never half
 
 TEST_CASE("a file over the size limit is refused before it is read", "[opened]") {
   const Files files;
-  const Secret secret = files.write("s", std::string(4000, 'x'));
+  const ServedSecret secret = files.write("s", std::string(4000, 'x'));
   const auto size = std::filesystem::file_size(secret.file);
   CHECK(text_of(OpenedFiles(1, size).decrypt(0, secret, files.identities())).size() == 4000);
   try {
@@ -194,7 +196,7 @@ TEST_CASE("a file over the size limit is refused before it is read", "[opened]")
     FAIL("a file over the limit was read");
   } catch (const age::Error& error) {
     CHECK(error.kind() == age::ErrorKind::io);
-    CHECK(std::string(error.what()) == secret.file.string() + ": larger than the limit of " +
-                                           std::to_string(size - 1) + " bytes");
+    CHECK(std::string(error.what()) ==
+          secret.file + ": larger than the limit of " + std::to_string(size - 1) + " bytes");
   }
 }
