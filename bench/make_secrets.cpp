@@ -16,6 +16,7 @@
 
 #include "secretfs/age/age.hpp"
 #include "secretfs/age/x25519.hpp"
+#include "secretfs/manifest.hpp"
 #include "secretfs/secret_bytes.hpp"
 
 namespace {
@@ -92,9 +93,17 @@ void write_secret(const Options& options, const age::Recipient& recipient, std::
   write_file(options.dir / (secret_name(index) + ".age"), file);
 }
 
+// Bytes an age file adds to its plaintext are far below this: a header and 16 bytes a chunk.
+constexpr std::size_t kLimitHeadroom = std::size_t{1} << 20;
+
 void write_manifest(const Options& options) {
   std::ofstream manifest(options.dir / "manifest.toml", std::ios::trunc);
   manifest << "identities = [\"" << options.identity << "\"]\n";
+  // Large secrets, such as the one of section 3, are over the default limit; room for the
+  // age header and the tags.
+  if (options.size + kLimitHeadroom > secretfs::manifest::kDefaultMaxSecretSize) {
+    manifest << "max_secret_size = " << 2 * (options.size + kLimitHeadroom) << "\n";
+  }
   for (std::size_t index = 0; index < options.count; ++index) {
     const std::string name = secret_name(index);
     manifest << "\n[secrets." << name << "]\nfile = \"" << name << ".age\"\n";
