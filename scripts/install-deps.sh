@@ -15,6 +15,8 @@ packages=(
   age openssh-client util-linux nix-bin python3
   # benchmarks: a plain FUSE passthrough to compare with
   bindfs
+  # fuzzing (scripts/fuzz.sh): clang and its runtimes, libFuzzer among them
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -23,6 +23,9 @@ std::string encode(std::span<const std::uint8_t> bytes, int variant) {
 }
 
 bool decode(std::string_view text, int variant, std::vector<std::uint8_t>& out) {
+  if (!is_ascii(text)) {
+    return false;
+  }
   initialize_sodium();
   // Every 4 characters carry at most 3 bytes; one spare byte keeps the buffer non-empty.
   std::vector<std::uint8_t> bytes(text.size() / 4 * 3 + 3);

@@ -47,14 +47,6 @@ std::string tag_of(std::span<const std::uint8_t> public_blob) {
   return encode_base64_unpadded(std::span(digest).first(kSshTagSize));
 }
 
-std::string encode_base64_padded(std::span<const std::uint8_t> bytes) {
-  std::string text(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(text.data(), text.size(), bytes.data(), bytes.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  text.pop_back();  // the terminating NUL that libsodium writes
-  return text;
-}
-
 Curve25519Point montgomery_public_key(const Ed25519PublicKey& ed25519_public_key) {
   Curve25519Point montgomery{};
   // libsodium refuses small-order points and points outside the main subgroup; no real

@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "base64.hpp"
 #include "secretfs/age/error.hpp"
 
 namespace secretfs::age::ssh_wire {
@@ -116,7 +117,8 @@ inline std::size_t max_decoded_size(std::size_t text_size) {
 // characters in `ignore` (line breaks in a PEM body). Returns false for malformed input.
 inline bool decode_base64_padded(std::string_view text, const char* ignore,
                                  std::span<std::uint8_t> out, std::size_t& decoded_size) {
-  return sodium_base642bin(out.data(), out.size(), text.data(), text.size(), ignore, &decoded_size,
+  return is_ascii(text) &&
+         sodium_base642bin(out.data(), out.size(), text.data(), text.size(), ignore, &decoded_size,
                            nullptr, sodium_base64_VARIANT_ORIGINAL) == 0;
 }
 

@@ -96,6 +96,12 @@ TEST_CASE("a released small buffer is wiped before it is handed out again") {
 }
 
 TEST_CASE("every buffer ends at a guard page, pooled or not") {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps SIGSEGV to itself and reports the fault instead of letting the child
+  // die of it; the plain build checks the guard pages.
+  SUCCEED("checked in the build without AddressSanitizer");
+  return;
+#endif
   CHECK(signal_of_overrun(1, 0) == SIGSEGV);
   CHECK(signal_of_overrun(100, 3) == SIGSEGV);
   CHECK(signal_of_overrun(4080, 1) == SIGSEGV);
