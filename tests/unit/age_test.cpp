@@ -29,7 +29,9 @@ const std::vector<std::size_t> kSizes = {0, 1, kChunkSize, kChunkSize + 1};
 std::vector<std::uint8_t> random_bytes(std::size_t size) {
   secretfs::initialize_sodium();
   std::vector<std::uint8_t> bytes(size);
-  randombytes_buf(bytes.data(), bytes.size());
+  if (!bytes.empty()) {  // an empty vector's data() may be null, which libsodium must not get
+    randombytes_buf(bytes.data(), bytes.size());
+  }
   return bytes;
 }
 
