@@ -23,7 +23,9 @@ constexpr double kAttrTimeoutSeconds = 1.0;
 constexpr blksize_t kBlockSize = 4096;
 constexpr unsigned long kMaxNameLength = 255;
 constexpr std::size_t kStatBlockSize = 512;
-// Supplementary groups read for a permission check; more than Linux's NGROUPS_MAX default.
+// Supplementary groups read for a permission check: room for most callers at first, and at
+// most Linux's NGROUPS_MAX.
+constexpr std::size_t kFewGroups = 32;
 constexpr std::size_t kMostGroups = 65536;
 
 // An errno an operation answers with; thrown inside an operation, replied in one place.
@@ -195,8 +197,13 @@ void readdirplus(fuse_req_t req, fuse_ino_t inode, size_t size, off_t offset,
 // Whether the caller's supplementary groups include `gid`. The kernel passes only the primary
 // group; the others come from /proc, and a caller that has gone meanwhile has none.
 bool in_supplementary_groups(fuse_req_t req, gid_t gid) {
-  std::vector<gid_t> groups(kMostGroups);
-  const int count = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+  std::vector<gid_t> groups(kFewGroups);
+  int count = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+  // The answer is the total, which may not have fitted: ask again with room for all of them.
+  if (count > static_cast<int>(groups.size())) {
+    groups.resize(std::min<std::size_t>(static_cast<std::size_t>(count), kMostGroups));
+    count = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+  }
   if (count <= 0) {
     return false;
   }

@@ -1,4 +1,4 @@
-// The kernel checks every reader against the owner, group and mode the manifest gives.
+// Every reader is checked against the owner, group and mode the manifest gives.
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -57,6 +57,17 @@ TEST_CASE("owner, group member and stranger get exactly what the mode allows", "
     CHECK(shared_read.error == 0);
     CHECK(shared_read.content == "owner and group\n");
     CHECK(read_as(mount / "private", kMemberReader).error == EACCES);
+  }
+
+  SECTION("a member with many supplementary groups is found among the last of them") {
+    Reader member{kGroupMember, kGroupMember, {}};
+    for (gid_t group = 5000; group < 5040; ++group) {
+      member.groups.push_back(group);
+    }
+    member.groups.push_back(kSharedGroup);
+    const auto shared_read = read_as(mount / "team/shared", member);
+    CHECK(shared_read.error == 0);
+    CHECK(shared_read.content == "owner and group\n");
   }
 
   SECTION("any other uid gets EACCES") {
