@@ -19,7 +19,9 @@ const std::array<std::uint8_t, 16> kFileKey = {'Y', 'E', 'L', 'L', 'O', 'W', ' '
 std::vector<std::uint8_t> random_bytes(std::size_t size) {
   secretfs::initialize_sodium();
   std::vector<std::uint8_t> bytes(size);
-  randombytes_buf(bytes.data(), bytes.size());
+  if (!bytes.empty()) {  // an empty vector's data() may be null, which libsodium must not get
+    randombytes_buf(bytes.data(), bytes.size());
+  }
   return bytes;
 }
 
