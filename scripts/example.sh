@@ -48,7 +48,7 @@ show ls -lR "$mount_point"
 show setpriv --reuid=daemon --regid=daemon --init-groups cat "$mount_point/db/password"
 show setpriv --reuid=daemon --regid=daemon --init-groups cat "$mount_point/api/token"
 show setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$mount_point/motd"
-printf '\n# another user is refused by the kernel, like on any file:\n'
+printf '\n# another user is refused, like on any file, and the refusal is audited:\n'
 if show setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$mount_point/db/password"; then
   echo "scripts/example.sh: nobody could read db/password: that is a bug" >&2
   exit 1
