@@ -255,6 +255,23 @@ std::string ask_as(const std::filesystem::path& path, const std::string& request
   return answer.substr(0, answer.find('\n'));
 }
 
+ReadResult read_here(const std::filesystem::path& path) {
+  ReadResult result;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    result.error = errno;
+    return result;
+  }
+  std::array<char, 65536> buffer{};
+  ssize_t got = 0;
+  while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
+    result.content.append(buffer.data(), static_cast<std::size_t>(got));
+  }
+  result.error = got < 0 ? errno : 0;
+  ::close(fd);
+  return result;
+}
+
 ReadResult read_as(const std::filesystem::path& path, const Reader& reader) {
   int channel[2];
   REQUIRE(::pipe(channel) == 0);
@@ -262,24 +279,12 @@ ReadResult read_as(const std::filesystem::path& path, const Reader& reader) {
   REQUIRE(child >= 0);
   if (child == 0) {
     ::close(channel[0]);
-    int error = 0;
-    std::string content;
-    if (!become(reader)) {
-      error = -1;
-    } else {
-      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        error = errno;
-      } else {
-        std::array<char, 65536> buffer{};
-        ssize_t got = 0;
-        while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
-          content.append(buffer.data(), static_cast<std::size_t>(got));
-        }
-        error = got < 0 ? errno : 0;
-        ::close(fd);
-      }
+    ReadResult result{-1, {}};
+    if (become(reader)) {
+      result = read_here(path);
     }
+    const int error = result.error;
+    const std::string& content = result.content;
     // The parent learns the outcome: errno first, then the bytes read.
     [[maybe_unused]] auto wrote = ::write(channel[1], &error, sizeof error);
     std::size_t offset = 0;

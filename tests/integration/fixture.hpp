@@ -84,6 +84,9 @@ struct ReadResult {
   std::string content;
 };
 
+// Opens and reads `path` to the end in this process.
+ReadResult read_here(const std::filesystem::path& path);
+
 // Opens and reads `path` to the end in a child process running as `reader`.
 ReadResult read_as(const std::filesystem::path& path, const Reader& reader);
 

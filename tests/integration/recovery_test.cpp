@@ -68,22 +68,6 @@ bool expected_while_dead(int error) {
          error == EACCES;
 }
 
-int read_whole(const std::filesystem::path& path, std::string& bytes) {
-  bytes.clear();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return errno;
-  }
-  std::array<char, 4096> buffer{};
-  ssize_t got = 0;
-  while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
-    bytes.append(buffer.data(), static_cast<std::size_t>(got));
-  }
-  const int error = got < 0 ? errno : 0;
-  ::close(fd);
-  return error;
-}
-
 // Lists `folder`; returns errno, or 0 with `entries` counting the names besides . and ..
 int list(const std::filesystem::path& folder, int& entries) {
   entries = 0;
@@ -121,8 +105,7 @@ struct Pass {
 };
 
 void read_once(const Pass& pass, int secret, bool restarted, Tally& tally) {
-  std::string bytes;
-  const int error = read_whole(pass.mount_point / secret_name(secret), bytes);
+  const auto [error, bytes] = read_here(pass.mount_point / secret_name(secret));
   if (error != 0) {
     count_error(tally, error);
   } else if (bytes != content(secret, pass.generation)) {
@@ -252,9 +235,8 @@ void activate(const std::filesystem::path& manifest) {
 // True once `path` reads as `expected`; polls until `deadline`.
 bool serves_by(const std::filesystem::path& path, const std::string& expected,
                Clock::time_point deadline) {
-  std::string bytes;
   while (Clock::now() < deadline) {
-    if (read_whole(path, bytes) == 0 && bytes == expected) {
+    if (const auto read = read_here(path); read.error == 0 && read.content == expected) {
       return true;
     }
     std::this_thread::sleep_for(kPoll);

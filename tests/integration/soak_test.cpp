@@ -110,29 +110,11 @@ struct Tally {
   int first_bad_secret = -1;
 };
 
-std::string read_whole(const std::string& path, int& error) {
-  std::string bytes;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = errno;
-    return bytes;
-  }
-  std::array<char, 65536> buffer{};
-  ssize_t got = 0;
-  while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
-    bytes.append(buffer.data(), static_cast<std::size_t>(got));
-  }
-  error = got < 0 ? errno : 0;
-  ::close(fd);
-  return bytes;
-}
-
 // A child's loop: reads secrets in turn, starting where the others do not, until `until`.
 Tally read_until(const Mount& mount, int first, int secrets, Clock::time_point until) {
   Tally tally;
   for (int secret = first; Clock::now() < until; secret = (secret + 1) % secrets) {
-    int error = 0;
-    const std::string bytes = read_whole((mount / secret_name(secret)).string(), error);
+    const auto [error, bytes] = read_here(mount / secret_name(secret));
     ++tally.reads;
     const bool one_generation = bytes == content(secret, 0) || bytes == content(secret, 1);
     if (error == 0 && one_generation) {
