@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -90,7 +91,52 @@ long cached_pages(int fd) {
   return static_cast<long>(stat.cached);
 }
 
+// The line of /proc/self/mountinfo for `point`, split into the mount's own options, its type,
+// its source and the file system's options; empty fields when it is not mounted.
+struct MountLine {
+  std::string options, type, source, super_options;
+};
+
+MountLine mount_line(const std::filesystem::path& point) {
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  for (std::string line; std::getline(mountinfo, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mount_point, options;
+    fields >> id >> parent >> device >> root >> mount_point >> options;
+    const auto separator = line.find(" - ");
+    if (mount_point != point.string() || separator == std::string::npos) {
+      continue;
+    }
+    MountLine found{options, "", "", ""};
+    std::istringstream tail(line.substr(separator + 3));
+    tail >> found.type >> found.source >> found.super_options;
+    return found;
+  }
+  return {};
+}
+
+// True when the comma-separated `options` hold `option` as one of them.
+bool has_option(const std::string& options, const std::string& option) {
+  return ("," + options + ",").find("," + option + ",") != std::string::npos;
+}
+
 }  // namespace
+
+TEST_CASE("the mount is read-only, nosuid, nodev and noexec, and says what it is", "[hygiene]") {
+  Scenario scenario;
+  scenario.age_file("s.age", "s\n");
+  Mount mount(scenario.manifest("[secrets.\"s\"]\nfile = \"s.age\"\n"), scenario.mount_point());
+  const MountLine line = mount_line(mount.point());
+  INFO("options " << line.options << ", super options " << line.super_options);
+  for (const char* option : {"ro", "nosuid", "nodev", "noexec"}) {
+    CHECK(has_option(line.options, option));
+  }
+  CHECK(line.type == "fuse.secretfs");
+  CHECK(line.source == "secretfs");
+  CHECK(has_option(line.super_options, "allow_other"));
+  // The daemon decides every access itself (and records it), so the kernel must not.
+  CHECK_FALSE(has_option(line.super_options, "default_permissions"));
+}
 
 TEST_CASE("plaintext leaves the daemon's memory when the reader closes the secret", "[hygiene]") {
   REQUIRE(sodium_init() >= 0);
