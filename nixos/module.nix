@@ -403,14 +403,21 @@ in
       # run before systemd-tmpfiles-setup-dev.service, which runs before local-fs-pre.target, so
       # this unit must not wait for local-fs.target (that would be an ordering cycle): only for
       # the mounts that hold the identities.
+      #
+      # On a switch, switch-to-configuration stops changed units before activation and starts
+      # the units of sysinit-reactivation.target (which re-creates users) in one transaction,
+      # before any other unit. Being part of that target, like the users unit itself, is what
+      # makes a changed password file arrive before the users are re-created, not after.
       (lib.mkIf (hasForUsers && usersFromUnits) {
         systemd.services.secretfs-for-users = {
           description = "secretfs: secrets needed to create users";
           wantedBy = [ "sysinit.target" ];
+          requiredBy = [ "sysinit-reactivation.target" ];
           before = [
             "systemd-sysusers.service"
             "userborn.service"
             "sysinit.target"
+            "sysinit-reactivation.target"
             "shutdown.target"
           ];
           conflicts = [ "shutdown.target" ];
@@ -427,6 +434,14 @@ in
             RemainAfterExit = true;
             ExecStart = "${forUsersScript}";
           };
+        };
+
+        # userborn sets every password from its hashedPasswordFile each time it runs, but its
+        # unit changes only when the file names do. A new password behind the same name must
+        # re-run it as well, after this unit has decrypted it. (systemd-sysusers sets a password
+        # only when it creates the user, so re-running it would change nothing.)
+        systemd.services.userborn = lib.mkIf (config.services.userborn.enable or false) {
+          restartTriggers = [ forUsersFile ];
         };
       })
     ]

@@ -6,9 +6,14 @@
 #   4. the manifest the module writes for a sample configuration passes `secretfs check`, and
 #      the module and `secretfs check` agree on which secret names are refused;
 #   5. with NIXPKGS_LIB set to a nixpkgs `lib` folder, the whole module evaluates, and
-#      docs/nixos.md names every option.
+#      docs/nixos.md names every option;
+#   6. with NIXPKGS set to a nixpkgs checkout, the module evaluates inside real NixOS systems
+#      (tests/nix/nixos-eval.nix: unit files, activation order, assertions, the VM test's
+#      machine, the flake's outputs), and the VM machine's system and the flake's package
+#      instantiate (nothing is built).
 #
-# Environment: SECRETFS_BINARY (default build/src/cli/secretfs), NIXPKGS_LIB (optional).
+# Environment: SECRETFS_BINARY (default build/src/cli/secretfs), NIXPKGS_LIB and NIXPKGS
+# (optional; NIXPKGS alone also sets NIXPKGS_LIB to its lib folder).
 # Exits 77 ("SKIP nix: ...") when nix-instantiate is missing; parts whose tools are missing say
 # "SKIP nix: ..." and the rest still runs.
 set -euo pipefail
@@ -241,11 +246,70 @@ check_module() {
   ((missing)) || pass "docs/nixos.md names every option"
 }
 
+# ---- 6. real NixOS systems from a nixpkgs checkout ------------------------------------------
+
+# nixpkgs refuses to evaluate with a Nix older than it supports (2.18 since nixos-25.11, in
+# lib/minfeatures.nix; nixos-25.05 and older name 2.3.17 in lib/minver.nix and take Debian's
+# 2.8): say so plainly rather than show the error it throws.
+nixpkgs_accepts_this_nix() {
+  local nixpkgs=$1 missing
+  if [[ -f $nixpkgs/lib/minfeatures.nix ]]; then
+    missing=$(nix_eval --expr \
+      "map (feature: feature.description) (import $nixpkgs/lib/minfeatures.nix).missing")
+  elif [[ -f $nixpkgs/lib/minver.nix ]]; then
+    missing=$(nix_eval --expr "let v = import $nixpkgs/lib/minver.nix; in
+      if builtins.compareVersions builtins.nixVersion v < 0 then [ \"Nix \${v}\" ] else [ ]")
+  else
+    return 0
+  fi
+  if [[ $missing != "[]" ]]; then
+    fail "$NIXPKGS does not evaluate with Nix $(nix-instantiate --version | awk '{print $NF}')," \
+      "it needs $missing (nixos-25.05 and older take Nix 2.8)"
+    return 1
+  fi
+}
+
+check_nixos() {
+  if [[ -z ${NIXPKGS:-} ]]; then
+    skip "evaluation in real NixOS systems and of the VM test's machine" \
+      "(set NIXPKGS to a nixpkgs checkout)"
+    return
+  fi
+  local nixpkgs result=$work/nixos.json drvs
+  nixpkgs=$(realpath "$NIXPKGS")
+  nixpkgs_accepts_this_nix "$nixpkgs" || return 0
+
+  if ! nix_eval tests/nix/nixos-eval.nix --arg nixpkgs "$nixpkgs" -A failures \
+    >"$result" 2>"$work/nixos.log"; then
+    fail "tests/nix/nixos-eval.nix does not evaluate with $NIXPKGS: $(tail -n 20 "$work/nixos.log")"
+    return
+  fi
+  if [[ $(cat "$result") == "[]" ]]; then
+    pass "NixOS from $NIXPKGS: units, activation order, assertions, VM machine, flake outputs"
+  else
+    fail "NixOS from $NIXPKGS: failed cases: $(python3 -m json.tool <"$result")"
+  fi
+
+  # Instantiating writes the .drv files into the throwaway store, which checks that every
+  # package the package expression and the module name exists in that nixpkgs.
+  if drvs=$(nix-instantiate tests/nix/nixos-eval.nix --arg nixpkgs "$nixpkgs" \
+    -A toplevel -A package 2>"$work/instantiate.log"); then
+    pass "the VM machine's system and the flake's package instantiate: ${drvs//$'\n'/ }"
+  else
+    fail "instantiating with $NIXPKGS failed: $(tail -n 20 "$work/instantiate.log")"
+  fi
+}
+
+if [[ -n ${NIXPKGS:-} && -z ${NIXPKGS_LIB:-} ]]; then
+  NIXPKGS_LIB=$NIXPKGS/lib
+fi
+
 check_parse
 check_manifest_nix
 check_switch
 check_with_binary
 check_module
+check_nixos
 
 if ((failures > 0)); then
   echo "nix: $failures failed"

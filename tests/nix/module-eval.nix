@@ -233,6 +233,15 @@ let
     };
   };
 
+  withUserborn = evaluate {
+    services.openssh.enable = true;
+    services.userborn.enable = true;
+    services.secretfs = {
+      enable = true;
+      secrets = goodSecrets;
+    };
+  };
+
   withTemplate = evaluate {
     services.secretfs = {
       enable = true;
@@ -471,7 +480,7 @@ let
     sysusersDecryptsInAUnit = {
       got = {
         activation = withSysusers.config.system.activationScripts ? secretfs-for-users;
-        inherit (withSysusers.config.systemd.services.secretfs-for-users) before after;
+        inherit (withSysusers.config.systemd.services.secretfs-for-users) before after requiredBy;
         inherit (withSysusers.config.systemd.services.secretfs-for-users.unitConfig)
           RequiresMountsFor
           ;
@@ -483,11 +492,28 @@ let
           "systemd-sysusers.service"
           "userborn.service"
           "sysinit.target"
+          "sysinit-reactivation.target"
           "shutdown.target"
         ];
         after = [ ];
+        # A switch starts it in the same transaction as the units that re-create users.
+        requiredBy = [ "sysinit-reactivation.target" ];
         RequiresMountsFor = [ "/etc/ssh/ssh_host_ed25519_key" ];
         type = "oneshot";
+      };
+    };
+    # A switch that changes a password re-runs userborn, which reads it; systemd-sysusers sets
+    # passwords only on creation and is left alone.
+    userbornRereadsChangedPasswords = {
+      got = {
+        userborn = withUserborn.config.systemd.services.userborn.restartTriggers;
+        users = withUserborn.config.system.activationScripts.users;
+        sysusers = withSysusers.config.systemd.services ? userborn;
+      };
+      want = {
+        userborn = [ withUserborn.config.services.secretfs.build.forUsers ];
+        users = "";
+        sysusers = false;
       };
     };
     badConfigurationIsRefused = {

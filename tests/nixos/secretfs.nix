@@ -53,9 +53,12 @@ in
       # unless asked.
       system.switch.enable = true;
 
+      # On the first boot this runs before the `users` snippet has written /etc/passwd (and before
+      # /etc/nsswitch.conf exists), so the owner is given as a number: `-o root` would fail with
+      # "invalid user" and leave the machine without its identity.
       system.activationScripts.secretfs-test-key = {
         deps = [ "specialfs" ];
-        text = "install -D -m 0400 -o root -g root ${fixtures}/key.txt ${keyPath}";
+        text = "install -D -m 0400 -o 0 -g 0 ${fixtures}/key.txt ${keyPath}";
       };
       system.activationScripts.secretfs-for-users.deps = [ "secretfs-test-key" ];
 
