@@ -372,8 +372,14 @@ in
             "systemd-sysusers.service"
             "userborn.service"
           ];
-          # Services restarted together with this unit by a switch wait for their new secrets.
-          before = [ "shutdown.target" ] ++ consumerUnits;
+          # Before sysinit.target, like the daemon: at boot, services that read a secret through
+          # its `path` link find it made (a link below /run does not survive a reboot). Services
+          # restarted together with this unit by a switch wait for their new secrets.
+          before = [
+            "sysinit.target"
+            "shutdown.target"
+          ]
+          ++ consumerUnits;
           conflicts = [ "shutdown.target" ];
           restartTriggers = [
             manifestFile

@@ -478,6 +478,7 @@ let
             "userborn.service"
           ];
           before = [
+            "sysinit.target"
             "shutdown.target"
             "nginx.service"
             "postgresql.service"

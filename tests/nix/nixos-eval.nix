@@ -289,7 +289,7 @@ let
         "Unit.DefaultDependencies" = [ "false" ];
         "Unit.Requires" = [ "secretfs.service" ];
         "Unit.After" = [ "secretfs.service systemd-sysusers.service userborn.service" ];
-        "Unit.Before" = [ "shutdown.target nginx.service postgresql.service" ];
+        "Unit.Before" = [ "sysinit.target shutdown.target nginx.service postgresql.service" ];
         "Unit.Conflicts" = [ "shutdown.target" ];
         "Service.Type" = [ "oneshot" ];
         "Service.RemainAfterExit" = [ "true" ];

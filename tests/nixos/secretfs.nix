@@ -159,6 +159,10 @@ in
               wants = machine.succeed(f"systemctl show -p Wants --value {unit}").split()
               assert "secretfs.service" in after, f"{unit} After={after}"
               assert "secretfs.service" in wants, f"{unit} Wants={wants}"
+          # Every service with default dependencies comes after both, links included.
+          for unit in ["secretfs.service", "secretfs-activate.service"]:
+              before = machine.succeed(f"systemctl show -p Before --value {unit}").split()
+              assert "sysinit.target" in before, f"{unit} Before={before}"
 
       with subtest("a service reads its secret, through its link too"):
           machine.wait_until_succeeds("test -s /var/lib/token-reader/seen")
