@@ -164,6 +164,23 @@ let
     lib.filter (key: (key.type or null) == "ed25519") config.services.openssh.hostKeys
   );
 
+  # The folders above an absolute path, outermost first and without `/`: "/a/b/c" gives
+  # [ "/a" "/a/b" ].
+  parentsOf =
+    path:
+    let
+      segments = lib.filter (segment: segment != "") (lib.splitString "/" path);
+    in
+    lib.genList (i: "/" + lib.concatStringsSep "/" (lib.take (i + 1) segments)) (
+      lib.max 0 (lib.length segments - 1)
+    );
+  # What the daemon's unit creates, or has the daemon create, under its UMask=0077.
+  parentFolders = lib.unique (
+    parentsOf cfg.mountPoint
+    ++ parentsOf cfg.stateDir
+    ++ lib.optionals (cfg.auditLog != null) (parentsOf (dirOf cfg.auditLog))
+  );
+
   # Units that consume secrets start only once the mount is live. The ordering lives in
   # secretfs.service (Before= and a .wants link) rather than in the consumers' own definitions:
   # defining `systemd.services."foo@bar"` would write a whole unit file that hides the template
@@ -323,8 +340,14 @@ in
             # A daemon that died leaves a mount that fails every access; detach it first.
             ExecStartPre = [
               "-${pkgs.fuse3}/bin/fusermount3 -uz ${lib.escapeShellArg cfg.mountPoint}"
-              "${pkgs.coreutils}/bin/mkdir -p -m 0700 ${lib.escapeShellArg cfg.stateDir}"
             ]
+            # Under UMask=0077 a missing folder above the mount point would be made 0700, and no
+            # one but root could reach the secrets (nor, above the state directory, anything else
+            # kept there). `-m` holds for each folder named; existing ones are left as they are.
+            ++ lib.optional (
+              parentFolders != [ ]
+            ) "${pkgs.coreutils}/bin/mkdir -p -m 0755 ${lib.escapeShellArgs parentFolders}"
+            ++ [ "${pkgs.coreutils}/bin/mkdir -p -m 0700 ${lib.escapeShellArg cfg.stateDir}" ]
             # The audit log's folder; the daemon creates the file itself, mode 0600.
             ++ lib.optional (
               cfg.auditLog != null

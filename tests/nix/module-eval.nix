@@ -251,6 +251,26 @@ let
     };
   };
 
+  # Folders that may not exist yet, below ones that may not exist either.
+  nested = evaluate {
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      mountPoint = "/srv/app/secrets";
+      stateDir = "/persist/secretfs";
+      auditLog = "/var/log/secretfs/audit.jsonl";
+    };
+  };
+  # Nothing above them but `/`.
+  flat = evaluate {
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      mountPoint = "/secrets";
+      stateDir = "/secretfs";
+    };
+  };
+
   # A host key entry without `type` is skipped, not an evaluation error.
   untypedHostKey = evaluate {
     services.openssh.enable = true;
@@ -398,6 +418,38 @@ let
         localFs = true;
       };
     };
+    # The unit's UMask=0077 must not close a folder that leads to the mount point: the folders
+    # above it, the state directory and the audit log's folder are made 0755 first.
+    missingFoldersStayOpen =
+      let
+        startPre = config: config.systemd.services.secretfs.serviceConfig.ExecStartPre;
+        mkdir = "/nix/store/00000000000000000000000000000000-coreutils/bin/mkdir -p -m";
+        fusermount = "-/nix/store/00000000000000000000000000000000-fuse3/bin/fusermount3 -uz";
+      in
+      {
+        got = map startPre [
+          cfg
+          nested.config
+          flat.config
+        ];
+        want = [
+          [
+            "${fusermount} /run/secrets"
+            "${mkdir} 0755 /run /var /var/lib"
+            "${mkdir} 0700 /var/lib/secretfs"
+          ]
+          [
+            "${fusermount} /srv/app/secrets"
+            "${mkdir} 0755 /srv /srv/app /persist /var /var/log"
+            "${mkdir} 0700 /persist/secretfs"
+            "${mkdir} 0700 /var/log/secretfs"
+          ]
+          [
+            "${fusermount} /secrets"
+            "${mkdir} 0700 /secretfs"
+          ]
+        ];
+      };
     noMountNamespace = {
       got = lib.filter (option: unit.serviceConfig ? ${option}) namespaceOptions;
       want = [ ];

@@ -223,6 +223,7 @@ let
         "Service.Type" = [ "notify" ];
         "Service.ExecStartPre" = [
           "-${pkgs.fuse3}/bin/fusermount3 -uz /run/secrets"
+          "${pkgs.coreutils}/bin/mkdir -p -m 0755 /run /var /var/lib"
           "${pkgs.coreutils}/bin/mkdir -p -m 0700 /var/lib/secretfs"
         ];
         "Service.ExecStart" = [
