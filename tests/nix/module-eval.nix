@@ -333,24 +333,43 @@ let
     lib.filter (lib.hasSuffix ".cpp") (lib.attrNames (builtins.readDir ../unit))
   );
 
-  # Options that give a unit its own mount namespace, where the mount would never reach the host.
+  # Options that give a unit its own mount namespace, where the mount would never reach the host:
+  # what systemd's exec_needs_mount_namespace() (src/core/execute.c) looks at. PrivateNetwork
+  # implies one unless PrivateMounts=no; DynamicUser does with StateDirectory and the like.
   namespaceOptions = [
     "PrivateTmp"
     "PrivateMounts"
     "PrivateDevices"
+    "PrivateNetwork"
+    "NetworkNamespacePath"
+    "PrivateIPC"
+    "IPCNamespacePath"
+    "PrivatePIDs"
     "ProtectSystem"
     "ProtectHome"
     "ProtectKernelTunables"
     "ProtectKernelModules"
     "ProtectKernelLogs"
     "ProtectControlGroups"
+    "ProtectProc"
+    "ProcSubset"
     "ReadOnlyPaths"
     "ReadWritePaths"
     "InaccessiblePaths"
+    "ExecPaths"
+    "NoExecPaths"
     "TemporaryFileSystem"
     "BindPaths"
     "BindReadOnlyPaths"
+    "MountFlags"
+    "MountImages"
+    "ExtensionImages"
+    "ExtensionDirectories"
     "RootDirectory"
+    "RootImage"
+    "MountAPIVFS"
+    "DynamicUser"
+    "LogNamespace"
   ];
 
   cases = {

@@ -136,24 +136,42 @@ let
     in
     lib.filter (name: lib.elem name wanted) names;
 
-  # Options that give a unit its own mount namespace, where the mount would never reach the host.
+  # Options that give a unit its own mount namespace, where the mount would never reach the host
+  # (the list of tests/nix/module-eval.nix).
   namespaceKeys = map (option: "Service.${option}") [
     "PrivateTmp"
     "PrivateMounts"
     "PrivateDevices"
+    "PrivateNetwork"
+    "NetworkNamespacePath"
+    "PrivateIPC"
+    "IPCNamespacePath"
+    "PrivatePIDs"
     "ProtectSystem"
     "ProtectHome"
     "ProtectKernelTunables"
     "ProtectKernelModules"
     "ProtectKernelLogs"
     "ProtectControlGroups"
+    "ProtectProc"
+    "ProcSubset"
     "ReadOnlyPaths"
     "ReadWritePaths"
     "InaccessiblePaths"
+    "ExecPaths"
+    "NoExecPaths"
     "TemporaryFileSystem"
     "BindPaths"
     "BindReadOnlyPaths"
+    "MountFlags"
+    "MountImages"
+    "ExtensionImages"
+    "ExtensionDirectories"
     "RootDirectory"
+    "RootImage"
+    "MountAPIVFS"
+    "DynamicUser"
+    "LogNamespace"
   ];
 
   daemon = unitOf config "secretfs.service";
