@@ -23,8 +23,12 @@
       });
 
       # The module falls back to building ./nixos/package.nix when pkgs has no `secretfs`, so it
-      # works with or without the overlay.
-      nixosModules.default = ./nixos/module.nix;
+      # works with or without the overlay. A module that imports the file rather than the bare
+      # path: `nix flake check` before Nix 2.13, and flake schemas, want a function or a set;
+      # importing by path keeps the file's name in the module system's messages.
+      nixosModules.default = {
+        imports = [ ./nixos/module.nix ];
+      };
 
       devShells = forEachSystem (pkgs: {
         default = pkgs.mkShell {

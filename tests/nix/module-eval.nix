@@ -325,6 +325,28 @@ let
       "openssh"
     ] fakePackage
   );
+  # flake.nix's outputs with a stand-in nixpkgs input: their shape, nothing is built.
+  flake =
+    let
+      pkgsFor =
+        system:
+        pkgs
+        // {
+          stdenv.hostPlatform.system = system;
+          mkShell = attrs: attrs;
+          testers.runNixOSTest = test: test;
+        }
+        // lib.genAttrs [ "age" "clang-tools" ] fakePackage;
+      outputs = (import ../../flake.nix).outputs {
+        self = outputs;
+        nixpkgs = {
+          inherit lib;
+          legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] pkgsFor;
+        };
+      };
+    in
+    outputs;
+
   # The tests tests/meson.build names literally, and the text of the Catch2 unit tests.
   mesonTests = lib.concatMap (match: if lib.isList match then match else [ ]) (
     builtins.split "test\\('([^']+)'" (builtins.readFile ../meson.build)
@@ -645,6 +667,50 @@ let
         unknownTests = [ ];
         unusedTags = [ ];
         skipsSystemAccounts = true;
+      };
+    };
+    # What the issue asks of the flake. A NixOS module must be a function or a set: `nix flake
+    # check` before Nix 2.13, and flake schemas, refuse a bare path.
+    flakeOutputs = {
+      got = {
+        outputs = lib.attrNames flake;
+        module = lib.isFunction flake.nixosModules.default || lib.isAttrs flake.nixosModules.default;
+        overlay = lib.attrNames (flake.overlays.default pkgs pkgs);
+        perSystem = map (output: lib.mapAttrs (_: lib.attrNames) flake.${output}) [
+          "packages"
+          "devShells"
+          "checks"
+        ];
+        testImportsTheVmTest = flake.checks.x86_64-linux.nixos.imports;
+      };
+      want = {
+        outputs = [
+          "checks"
+          "devShells"
+          "nixosModules"
+          "overlays"
+          "packages"
+        ];
+        module = true;
+        overlay = [ "secretfs" ];
+        perSystem =
+          map
+            (names: {
+              x86_64-linux = names;
+              aarch64-linux = names;
+            })
+            [
+              [
+                "default"
+                "secretfs"
+              ]
+              [ "default" ]
+              [
+                "nixos"
+                "package"
+              ]
+            ];
+        testImportsTheVmTest = [ ../nixos/secretfs.nix ];
       };
     };
     disabledDoesNothing = {

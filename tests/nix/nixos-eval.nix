@@ -455,7 +455,7 @@ let
       got = {
         packages = lib.attrNames flake.packages.${system};
         checks = lib.attrNames flake.checks.${system};
-        module = flake.nixosModules.default == ../../nixos/module.nix;
+        module = flake.nixosModules.default == { imports = [ ../../nixos/module.nix ]; };
         overlay = (pkgs.extend flake.overlays.default).secretfs.name;
         package = flake.packages.${system}.default.name;
       };
