@@ -380,12 +380,12 @@ in
         };
 
         # A switch or rollback activates the new manifest from a unit, not from an activation
-        # script: switch-to-configuration no longer honours restart requests from activation
-        # scripts (deprecated in NixOS 26.05, removed in 26.11), and nixos-init runs none. The
-        # unit's file changes with the manifest, links or units (X-Restart-Triggers), so
-        # switch-to-configuration restarts it after daemon-reload and after users are re-created;
-        # it then restarts the services of changed secrets itself. At boot it finds the manifest
-        # already active and only makes the links.
+        # script: restart requests from activation scripts are deprecated (NixOS 26.05) and go
+        # away in 26.11 (switch-to-configuration-ng still reads them until then), and nixos-init
+        # runs no activation scripts at all. The unit's file changes with the manifest, links or
+        # units (X-Restart-Triggers), so switch-to-configuration restarts it after daemon-reload
+        # and after users are re-created; it then restarts the services of changed secrets
+        # itself. At boot it finds the manifest already active and only makes the links.
         systemd.services.secretfs-activate = {
           description = "secretfs: activate the manifest of this system";
           wantedBy = [ "sysinit.target" ];
