@@ -5,8 +5,9 @@
 #   3. nixos/switch.sh keeps links and restarts the services of changed secrets as it should;
 #   4. the manifest the module writes for a sample configuration passes `secretfs check`, and
 #      the module and `secretfs check` agree on which secret names are refused;
-#   5. with NIXPKGS_LIB set to a nixpkgs `lib` folder, the whole module evaluates, and
-#      docs/nixos.md names every option;
+#   5. with NIXPKGS_LIB set to a nixpkgs `lib` folder, the whole module evaluates, docs/nixos.md
+#      names every option, and nixos/package.nix and flake.nix evaluate with stand-ins for
+#      nixpkgs (the tests the build runs, the outputs' shape);
 #   6. with NIXPKGS set to a nixpkgs checkout, the module evaluates inside real NixOS systems
 #      (tests/nix/nixos-eval.nix: unit files, activation order, assertions, the VM test's
 #      machine, the flake's outputs), and the VM machine's system and the flake's package
