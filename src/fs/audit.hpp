@@ -12,12 +12,15 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "fs/process_names.hpp"
 
 namespace secretfs::fs {
 
@@ -35,6 +38,17 @@ struct AuditEvent {
   pid_t pid = 0;
   Outcome outcome = Outcome::granted;
   int error = 0;  // the errno returned, when not granted
+};
+
+// A record's time as text, UTC with milliseconds: 2026-12-03T19:04:13.123Z. The part up to the
+// seconds is formatted once a second, not once a record.
+class UtcText {
+ public:
+  std::string of(std::chrono::system_clock::time_point time);
+
+ private:
+  std::time_t second_ = -1;
+  std::string second_text_;
 };
 
 class AuditTrail {
@@ -64,9 +78,12 @@ class AuditTrail {
   };
 
   void write_queued();
-  void write(const Queued& queued) noexcept;
+  void write(const std::vector<Queued>& batch) noexcept;
+  void append(std::string& lines) noexcept;
   void open(const std::filesystem::path& log);
   void close() noexcept;
+
+  ProcessNames process_names_;  // the request loop's
 
   // Shared with the writer thread.
   std::mutex mutex_;
@@ -80,6 +97,7 @@ class AuditTrail {
   std::filesystem::path path_;  // of the open file
   int fd_ = -1;
   bool broken_ = false;  // opening `path_` failed; not retried until SIGHUP or a new path
+  UtcText time_;
 };
 
 // One record as its JSON line (no newline), for the file and for tests.

@@ -324,13 +324,16 @@ void encrypt_file(const std::string& recipient, const std::string& plaintext,
   write_file(output, std::string(file.begin(), file.end()), 0644);
 }
 
-std::size_t open_fds(pid_t pid) {
-  std::size_t count = 0;
-  for ([[maybe_unused]] const auto& entry :
+OpenFds open_fds(pid_t pid) {
+  OpenFds fds;
+  for (const auto& entry :
        std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    ++count;
+    std::error_code error;
+    const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+    const bool caller_name = target.starts_with("/proc/") && target.ends_with("/comm");
+    ++(caller_name ? fds.caller_names : fds.others);
   }
-  return count;
+  return fds;
 }
 
 std::size_t resident_kib(pid_t pid) {

@@ -101,8 +101,13 @@ void encrypt_file(const std::string& recipient, const std::string& plaintext,
                   const std::filesystem::path& output);
 
 // The daemon's open file descriptors (entries of /proc/PID/fd) and resident memory (VmRSS of
-// /proc/PID/status, in KiB): what a leak makes grow.
-std::size_t open_fds(pid_t pid);
+// /proc/PID/status, in KiB): what a leak makes grow. Descriptors of callers' /proc/PID/comm,
+// which the audit trail keeps for a bounded number of recent callers, are counted apart.
+struct OpenFds {
+  std::size_t others = 0;
+  std::size_t caller_names = 0;
+};
+OpenFds open_fds(pid_t pid);
 std::size_t resident_kib(pid_t pid);
 
 // Changes the calling process's groups, gid and uid to `reader`'s; false when refused. For
