@@ -65,9 +65,9 @@ void ProcessNames::keep(pid_t pid, UniqueFd comm) {
     callers_.push_back({pid, std::move(comm), uses_});
     return;
   }
-  const auto oldest = std::min_element(
-      callers_.begin(), callers_.end(),
-      [](const Caller& a, const Caller& b) { return a.last_use < b.last_use; });
+  const auto oldest =
+      std::min_element(callers_.begin(), callers_.end(),
+                       [](const Caller& a, const Caller& b) { return a.last_use < b.last_use; });
   *oldest = {pid, std::move(comm), uses_};
 }
 

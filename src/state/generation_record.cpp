@@ -3,6 +3,9 @@
 // a path built from whatever the file says.
 #include "state/generation_record.hpp"
 
+#include <fmt/format.h>
+
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "manifest/names.hpp"
@@ -13,8 +16,6 @@ namespace secretfs::state {
 namespace {
 
 using nlohmann::json;
-
-constexpr int kJsonIndent = 2;
 
 class RecordReader {
  public:
@@ -98,19 +99,24 @@ bool same_content(const GenerationRecord& a, const GenerationRecord& b) {
   return true;
 }
 
+// Written a secret at a time rather than built as one JSON document first: the document of a
+// generation of 10,000 secrets would take more memory than the daemon needs to serve them.
 std::string to_json(const GenerationRecord& record) {
-  json secrets = json::array();
-  for (const StoredSecret& secret : record.secrets) {
-    secrets.push_back(
-        {{"name", secret.name}, {"file", secret.file.string()}, {"blob", secret.blob}});
-  }
-  const json root = {{"number", record.number},
-                     {"created", record.created},
-                     {"manifest_sha256", record.manifest_sha256},
-                     {"manifest", record.manifest.string()},
-                     {"secrets", secrets}};
   try {
-    return root.dump(kJsonIndent) + "\n";
+    std::string text = fmt::format(
+        "{{\n  \"number\": {},\n  \"created\": {},\n  \"manifest_sha256\": {},\n"
+        "  \"manifest\": {},\n  \"secrets\": [",
+        record.number, record.created, json(record.manifest_sha256).dump(),
+        json(record.manifest.string()).dump());
+    const char* separator = "\n";
+    for (const StoredSecret& secret : record.secrets) {
+      fmt::format_to(std::back_inserter(text), "{}    {{\"name\": {}, \"file\": {}, \"blob\": {}}}",
+                     separator, json(secret.name).dump(), json(secret.file).dump(),
+                     json(secret.blob).dump());
+      separator = ",\n";
+    }
+    text += record.secrets.empty() ? "]\n}\n" : "\n  ]\n}\n";
+    return text;
   } catch (const json::type_error&) {
     // TOML text is UTF-8, but the manifest's own folder on disk need not be.
     throw StateError("generation " + std::to_string(record.number) +

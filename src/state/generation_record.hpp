@@ -10,10 +10,12 @@
 
 namespace secretfs::state {
 
+// A plain string for the file: a std::filesystem::path also keeps each of its components
+// apart, which a record of tens of thousands of secrets feels.
 struct StoredSecret {
   std::string name;
-  std::filesystem::path file;  // where the ciphertext was when the generation was stored
-  std::string blob;            // SHA-256 hex of the ciphertext, its name under blobs/
+  std::string file;  // where the ciphertext was when the generation was stored
+  std::string blob;  // SHA-256 hex of the ciphertext, its name under blobs/
 };
 
 struct GenerationRecord {

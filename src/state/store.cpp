@@ -95,7 +95,7 @@ GenerationRecord record_of(const std::filesystem::path& root, const manifest::Ma
   BlobWriter writer(root);
   for (const manifest::Secret& secret : manifest.secrets) {
     const std::string content = read_ciphertext(secret);
-    record.secrets.push_back({secret.name, secret.file, sha256_hex(content)});
+    record.secrets.push_back({secret.name, secret.file.native(), sha256_hex(content)});
     if (blobs == Blobs::store) {
       writer.add(record.secrets.back().blob, content);
     }

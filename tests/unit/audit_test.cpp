@@ -115,8 +115,9 @@ TEST_CASE("an audit record is one JSON object with the fields in a fixed order")
         R"("process":"","result":"failed","errno":5})");
 }
 
-TEST_CASE("an audit record escapes quotes and control bytes and replaces bytes that are not "
-          "UTF-8") {
+TEST_CASE(
+    "an audit record escapes quotes and control bytes and replaces bytes that are not "
+    "UTF-8") {
   const AuditEvent event{"a\"b\\c\x01", 1, 0, 0, 1, Outcome::granted, 0};
   CHECK(to_json_line(event, "bad\xff", "t") ==
         "{\"time\":\"t\",\"secret\":\"a\\\"b\\\\c\\u0001\",\"generation\":1,\"uid\":0,"
