@@ -12,16 +12,19 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fs/control.hpp"
 #include "fs/loop.hpp"
 #include "fs/operations.hpp"
+#include "fs/signals.hpp"
 #include "fs/validation.hpp"
 #include "secretfs/log.hpp"
 
@@ -29,13 +32,15 @@ namespace secretfs::fs {
 
 namespace {
 
-// ro: the kernel answers EROFS to every change before asking us. allow_other with
-// default_permissions: every user may look, and the kernel checks each file's uid, gid and mode
-// against the caller, supplementary groups included. nosuid, nodev, noexec: nothing here runs.
+// ro: the kernel answers EROFS to every change before asking us. allow_other: every user may
+// look; no default_permissions, because the daemon decides each open itself (operations.cpp),
+// so that a refused open reaches the audit trail too. nosuid, nodev, noexec: nothing here runs.
 constexpr const char* kMountOptions =
     "ro,nosuid,nodev,noexec,allow_other,fsname=secretfs,subtype=secretfs";
 
 constexpr std::size_t kLogLineSize = 1024;
+// The nice value of work that may wait for the requests of readers: the first check of files.
+constexpr int kBackgroundNice = 10;
 
 // A process holding plaintext must not leave it in a core dump, and must not be readable
 // through /proc or ptrace by a process of the same uid.
@@ -239,7 +244,7 @@ class Daemon {
               "its good secrets without storing a generation",
               given->manifest.path.string(), problems.size());
           mount_point_ = options_.mount_point.value_or(given->manifest.mount_point);
-          auto set = build(std::move(given->manifest), 0);
+          auto set = build(std::move(given->manifest), 0, FileChecks::later);
           refuse_reading_through_mount(set->tree().secrets(), set->keyring());
           served_.emplace(std::move(set));
           give_back_memory();
@@ -256,7 +261,7 @@ class Daemon {
       throw std::runtime_error("no generation to serve in " + state_path.string() +
                                ": give --manifest, or run `secretfs activate` first");
     }
-    auto set = load_generation(*current);
+    auto set = load_generation(*current, FileChecks::later);
     mount_point_ = options_.mount_point.value_or(set->mount_point());
     refuse_reading_through_mount(set->tree().secrets(), set->keyring());
     served_.emplace(std::move(set));
@@ -285,6 +290,8 @@ class Daemon {
     // answers and activations can reach the daemon. Without NOTIFY_SOCKET this does nothing.
     sd_notifyf(0, "READY=1\nSTATUS=serving generation %llu at %s",
                static_cast<unsigned long long>(set->generation()), mount_point_.c_str());
+
+    const std::jthread checker = check_in_background(set);
 
     // The loop returns 0 when unmounted from outside or when SIGINT or SIGTERM asked it to stop,
     // and a negative errno when it failed.
@@ -322,6 +329,27 @@ class Daemon {
     }
   }
 
+  // The first set is served before its files are checked (FileChecks::later): the check, one
+  // X25519 unwrap per secret, is most of a start with thousands of secrets. It runs here, below
+  // the request loop's priority, while services already read; an open that comes first checks
+  // its own secret, as any first open does. What it finds is logged as the check at a switch
+  // logs it.
+  static std::jthread check_in_background(std::shared_ptr<const SecretSet> set) {
+    return thread_without_loop_signals<std::jthread>([set](std::stop_token stop) {
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kBackgroundNice);
+      const auto started = std::chrono::steady_clock::now();
+      const auto problems = set->check_files(stop);
+      for (const auto& problem : problems) {
+        spdlog::error("{} (opening it fails with EIO)", problem);
+      }
+      if (!stop.stop_requested()) {
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+        spdlog::info("checked the files of {} secrets in {:.2f} s: {} problems",
+                     set->tree().secrets().size(), took.count(), problems.size());
+      }
+    });
+  }
+
   // Reading manifests and records for thousands of secrets takes memory that the daemon does
   // not keep; without this the heap would keep holding it for the daemon's whole life.
   static void give_back_memory() { ::malloc_trim(0); }
@@ -338,18 +366,20 @@ class Daemon {
     }
   }
 
-  std::shared_ptr<const SecretSet> build(manifest::Manifest manifest, state::Number generation) {
+  std::shared_ptr<const SecretSet> build(manifest::Manifest manifest, state::Number generation,
+                                         FileChecks checks) {
     auto keyring = std::make_shared<const Keyring>(
         load_keyring(manifest.identities, options_.identity_permissions));
-    auto set = std::make_shared<const SecretSet>(std::move(manifest), keyring, inodes_, generation);
+    auto set = std::make_shared<const SecretSet>(std::move(manifest), keyring, inodes_, generation,
+                                                 checks);
     for (const auto& problem : set->problems()) {
       spdlog::error("{}", problem);
     }
     return set;
   }
 
-  std::shared_ptr<const SecretSet> load_generation(state::Number number) {
-    return build(state_->load(number), number);
+  std::shared_ptr<const SecretSet> load_generation(state::Number number, FileChecks checks) {
+    return build(state_->load(number), number, checks);
   }
 
   nlohmann::json answer(const nlohmann::json& request) {
@@ -370,7 +400,7 @@ class Daemon {
   // or stored ciphertext has gone missing since it was stored is refused, and the current one
   // keeps serving.
   nlohmann::json switch_to(state::Number number) {
-    auto set = load_generation(number);
+    auto set = load_generation(number, FileChecks::now);
     const auto problems = problems_of(*set);
     if (!problems.empty()) {
       std::string reasons;

@@ -103,7 +103,7 @@ std::uint64_t inspect_size(const std::filesystem::path& path) {
 }
 
 SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring> keyring,
-                     InodeRegistry& inodes, std::uint64_t generation)
+                     InodeRegistry& inodes, std::uint64_t generation, FileChecks checks)
     : tree_(std::move(manifest.secrets), inodes),
       keyring_(std::move(keyring)),
       generation_(generation),
@@ -117,7 +117,11 @@ SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring>
   }
   problems_.insert(problems_.end(), keyring_->problems.begin(), keyring_->problems.end());
   setup_problem_count_ = problems_.size();
-  check_all();
+  if (checks == FileChecks::now) {
+    check_all();
+  } else {
+    read_sizes();
+  }
 }
 
 // Checks every secret's file as its first open would, so that first opens cost no X25519, and
@@ -143,17 +147,26 @@ void SecretSet::check_all() {
   }
 }
 
+// What stat needs before anything is checked: each size, from the file's header alone.
+void SecretSet::read_sizes() {
+  const std::size_t count = tree_.secrets().size();
+  sizes_.assign(count, 0);
+  for_each_index(
+      count, [&](std::size_t index) { sizes_[index] = size_or_zero(tree_.secrets()[index].file); });
+}
+
 std::uint64_t SecretSet::size(const Node& node) const {
   return node.is_directory() ? 0 : sizes_[node.secret];
 }
 
-std::vector<std::string> SecretSet::check_files() const {
-  std::vector<std::string> problems;
-  for (std::size_t index = 0; index < tree_.secrets().size(); ++index) {
-    if (auto problem = check_file(index); !problem.empty()) {
-      problems.push_back(std::move(problem));
+std::vector<std::string> SecretSet::check_files(std::stop_token stop) const {
+  std::vector<std::string> problems(tree_.secrets().size());
+  for_each_index(problems.size(), [&](std::size_t index) {
+    if (!stop.stop_requested()) {
+      problems[index] = check_file(index);
     }
-  }
+  });
+  std::erase(problems, std::string());
   return problems;
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,12 @@ class OpenFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// When a set checks its secrets' files. `now`: before it is served, so that its problems are
+// known and its first opens cost no X25519. `later`: only each size is read now (from the
+// header), and check_files() does the rest while the set already serves; a daemon starting
+// with thousands of secrets mounts in a fraction of the time that way.
+enum class FileChecks { now, later };
+
 class SecretSet {
  public:
   // Checks each secret's file as its first open would (header, MAC, payload length, stored
@@ -32,7 +39,8 @@ class SecretSet {
   // `generation` is the stored generation the manifest came from, 0 for a manifest served
   // directly.
   SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring> keyring,
-            InodeRegistry& inodes, std::uint64_t generation = 0);
+            InodeRegistry& inodes, std::uint64_t generation = 0,
+            FileChecks checks = FileChecks::now);
 
   const Tree& tree() const { return tree_; }
   std::uint64_t size(const Node& node) const;
@@ -53,8 +61,9 @@ class SecretSet {
 
   // One line per secret whose file does not open with the keyring: read, stored hash, header,
   // MAC and payload length are checked, not the payload itself. What it learns is kept, so
-  // the first open of each secret after a switch costs no X25519.
-  std::vector<std::string> check_files() const;
+  // the first open of each secret after a switch costs no X25519. Every CPU takes a share;
+  // a stop requested through `stop` ends it early, with the problems found so far.
+  std::vector<std::string> check_files(std::stop_token stop = {}) const;
 
   // check_files for the secret at `index` of tree().secrets(): its problem, or "".
   std::string check_file(std::size_t index) const;
@@ -78,6 +87,7 @@ class SecretSet {
   OpenedFiles opened_;
 
   void check_all();
+  void read_sizes();
 };
 
 // The exact plaintext size of the age file at `path`, reading only its header when it is

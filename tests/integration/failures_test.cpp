@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "scenario.hpp"
 
@@ -91,4 +93,31 @@ TEST_CASE("a file served straight from a manifest and replaced reads its new con
 
   scenario.age_file("a.age", "second\n");
   CHECK(read_as(mount / "a", root).content == "second\n");
+}
+
+TEST_CASE("a daemon serves before its files are checked, and logs what the check finds",
+          "[failures]") {
+  Scenario scenario;
+  scenario.age_file("good.age", "fine\n");
+  const auto header = scenario.age_file("header.age", "header\n");
+  flip_byte(header, std::string("age-encryption.org/v1\n-> X25519 ").size() + 3);
+  Mount mount(scenario.manifest("[secrets.\"good\"]\nfile = \"good.age\"\n"
+                                "[secrets.\"broken\"]\nfile = \"header.age\"\n"),
+              scenario.mount_point());
+
+  // The check runs beside the request loop; it ends within moments for two secrets.
+  std::string log;
+  for (int tries = 0; tries < 500 && log.find("checked the files of") == std::string::npos;
+       ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    log = mount.log();
+  }
+  CHECK(log.find("checked the files of 2 secrets in ") != std::string::npos);
+  CHECK(log.find(" s: 1 problems") != std::string::npos);
+  CHECK(log.find("secret `broken`: file " + header.string()) != std::string::npos);
+  CHECK(log.find("(opening it fails with EIO)") != std::string::npos);
+
+  const Reader root{0, 0, {}};
+  CHECK(read_as(mount / "good", root).content == "fine\n");
+  CHECK(read_as(mount / "broken", root).error == EIO);
 }
