@@ -54,9 +54,13 @@ void fail_errno(const std::filesystem::path& path, std::string_view what, int er
                    std::generic_category().message(error));
 }
 
-std::string read_file(const std::filesystem::path& path, std::size_t max_size, Links links) {
+std::string read_file(const std::filesystem::path& path, std::size_t max_size, Links links,
+                      struct stat* status) {
   const int nofollow = links == Links::refuse ? O_NOFOLLOW : 0;
   UniqueFd fd = open_or_fail(path, O_RDONLY | nofollow, 0, "cannot open");
+  if (status != nullptr && ::fstat(fd.get(), status) != 0) {
+    fail_errno(path, "cannot stat", errno);
+  }
   std::string content;
   std::array<char, kReadChunkSize> chunk;
   while (true) {

@@ -3,6 +3,7 @@
 // folder fsynced. Writes never follow a symbolic link.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -18,7 +19,9 @@ namespace secretfs::state {
 enum class Links { follow, refuse };
 
 // The whole file; throws StateError naming it when it cannot be read or is over `max_size`.
-std::string read_file(const std::filesystem::path& path, std::size_t max_size, Links links);
+// With `status`, also what fstat said of the file that was read.
+std::string read_file(const std::filesystem::path& path, std::size_t max_size, Links links,
+                      struct stat* status = nullptr);
 
 // Sync::later leaves the fsync to one sync_file_system() after many files have been written.
 enum class Sync { now, later };

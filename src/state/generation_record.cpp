@@ -60,6 +60,14 @@ class RecordReader {
     return field(object, name, &json::is_string).get<std::string>();
   }
 
+  std::uint64_t unsigned_field(const json& object, const char* name) const {
+    return field(object, name, &json::is_number_unsigned).get<std::uint64_t>();
+  }
+
+  std::int64_t signed_field(const json& object, const char* name) const {
+    return field(object, name, &json::is_number_integer).get<std::int64_t>();
+  }
+
   Number number_field(const json& object, const char* name) const {
     const Number number = field(object, name, &json::is_number_unsigned).get<Number>();
     if (number == 0) {
@@ -73,7 +81,13 @@ class RecordReader {
       fail("an entry of `secrets` is not an object");
     }
     StoredSecret stored{string_field(secret, "name"), string_field(secret, "file"),
-                        string_field(secret, "blob")};
+                        string_field(secret, "blob"), std::nullopt};
+    if (secret.contains("stamp")) {
+      const json& stamp = field(secret, "stamp", &json::is_object);
+      stored.stamp = FileStamp{unsigned_field(stamp, "device"), unsigned_field(stamp, "inode"),
+                               unsigned_field(stamp, "size"), signed_field(stamp, "modified_ns"),
+                               signed_field(stamp, "changed_ns")};
+    }
     if (!is_blob_name(stored.blob)) {
       fail("secret `" + manifest::printable_name(stored.name) + "`: blob `" +
            manifest::printable_name(stored.blob) + "` is not a SHA-256 name");
@@ -110,9 +124,17 @@ std::string to_json(const GenerationRecord& record) {
         json(record.manifest.string()).dump());
     const char* separator = "\n";
     for (const StoredSecret& secret : record.secrets) {
-      fmt::format_to(std::back_inserter(text), "{}    {{\"name\": {}, \"file\": {}, \"blob\": {}}}",
+      fmt::format_to(std::back_inserter(text), "{}    {{\"name\": {}, \"file\": {}, \"blob\": {}",
                      separator, json(secret.name).dump(), json(secret.file).dump(),
                      json(secret.blob).dump());
+      if (const auto& stamp = secret.stamp) {
+        fmt::format_to(std::back_inserter(text),
+                       ", \"stamp\": {{\"device\": {}, \"inode\": {}, \"size\": {}, "
+                       "\"modified_ns\": {}, \"changed_ns\": {}}}",
+                       stamp->device, stamp->inode, stamp->size, stamp->modified_ns,
+                       stamp->changed_ns);
+      }
+      text += '}';
       separator = ",\n";
     }
     text += record.secrets.empty() ? "]\n}\n" : "\n  ]\n}\n";

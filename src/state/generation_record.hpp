@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,12 +11,26 @@
 
 namespace secretfs::state {
 
+// What identifies one version of a file without reading it, as stat gives it. A file written
+// again gets a new change time (and usually a new size or inode), so an unchanged stamp means
+// unchanged bytes, unless the file changed within the clock tick of its last change: a stamp
+// is recorded only for files whose last change was well before they were read.
+struct FileStamp {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::uint64_t size = 0;
+  std::int64_t modified_ns = 0;
+  std::int64_t changed_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
 // A plain string for the file: a std::filesystem::path also keeps each of its components
 // apart, which a record of tens of thousands of secrets feels.
 struct StoredSecret {
   std::string name;
-  std::string file;  // where the ciphertext was when the generation was stored
-  std::string blob;  // SHA-256 hex of the ciphertext, its name under blobs/
+  std::string file;                // where the ciphertext was when the generation was stored
+  std::string blob;                // SHA-256 hex of the ciphertext, its name under blobs/
+  std::optional<FileStamp> stamp;  // of `file` when it was read; absent in older generations
 };
 
 struct GenerationRecord {

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <ctime>
 #include <limits>
+#include <optional>
 #include <system_error>
 #include <unordered_set>
 #include <utility>
@@ -24,9 +26,41 @@ namespace secretfs::state {
 
 namespace {
 
-std::string read_ciphertext(const manifest::Secret& secret) {
+// A file changed within this long before it was read might change again within the same
+// clock tick without its stamp showing it; its stamp is not recorded, so it is always hashed.
+constexpr std::int64_t kSettledNanoseconds = 2'000'000'000;
+constexpr std::int64_t kNanosecondsPerSecond = 1'000'000'000;
+
+std::int64_t nanoseconds(const std::timespec& time) {
+  return static_cast<std::int64_t>(time.tv_sec) * kNanosecondsPerSecond + time.tv_nsec;
+}
+
+FileStamp stamp_of(const struct stat& status) {
+  return {static_cast<std::uint64_t>(status.st_dev), static_cast<std::uint64_t>(status.st_ino),
+          static_cast<std::uint64_t>(status.st_size), nanoseconds(status.st_mtim),
+          nanoseconds(status.st_ctim)};
+}
+
+// The stamp of `status`, if the file had settled before it was read.
+std::optional<FileStamp> settled_stamp(const struct stat& status) {
+  std::timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  if (nanoseconds(status.st_ctim) > nanoseconds(now) - kSettledNanoseconds) {
+    return std::nullopt;
+  }
+  return stamp_of(status);
+}
+
+struct Ciphertext {
+  std::string bytes;
+  std::optional<FileStamp> stamp;
+};
+
+Ciphertext read_ciphertext(const manifest::Secret& secret) {
   try {
-    return read_file(secret.file, kMaxCiphertextSize, Links::follow);
+    struct stat status {};
+    std::string bytes = read_file(secret.file, kMaxCiphertextSize, Links::follow, &status);
+    return {std::move(bytes), settled_stamp(status)};
   } catch (const StateError& error) {
     throw StateError("secret `" + manifest::printable_name(secret.name) + "`: " + error.what());
   }
@@ -94,14 +128,26 @@ GenerationRecord record_of(const std::filesystem::path& root, const manifest::Ma
   record.manifest = manifest.path;
   BlobWriter writer(root);
   for (const manifest::Secret& secret : manifest.secrets) {
-    const std::string content = read_ciphertext(secret);
-    record.secrets.push_back({secret.name, secret.file.native(), sha256_hex(content)});
+    const Ciphertext ciphertext = read_ciphertext(secret);
+    record.secrets.push_back(
+        {secret.name, secret.file.native(), sha256_hex(ciphertext.bytes), ciphertext.stamp});
     if (blobs == Blobs::store) {
-      writer.add(record.secrets.back().blob, content);
+      writer.add(record.secrets.back().blob, ciphertext.bytes);
     }
   }
   writer.commit();
   return record;
+}
+
+// Whether `secret`'s file still holds the ciphertext stored as `was`.
+bool holds(const StoredSecret& was, const manifest::Secret& secret) {
+  if (was.stamp) {
+    struct stat status {};
+    if (::stat(secret.file.c_str(), &status) == 0 && stamp_of(status) == *was.stamp) {
+      return true;
+    }
+  }
+  return sha256_hex(read_ciphertext(secret).bytes) == was.blob;
 }
 
 // A current generation that cannot be read is not "identical": storing anew repairs it.
@@ -179,14 +225,29 @@ Stored StateDir::store(const manifest::Manifest& manifest, const std::string& te
   return {record.number, true};
 }
 
+// A restart asks this of thousands of files at every boot. A file whose stamp is the one
+// recorded when the generation was stored is taken to hold the bytes stored then, with one
+// stat instead of a read and a SHA-256; any other file is read and hashed.
 bool StateDir::is_current(const manifest::Manifest& manifest, const std::string& text) const {
+  const auto number = current();
+  if (!number) {
+    return false;
+  }
   try {
-    const GenerationRecord record = record_of(path_, manifest, text, Blobs::leave);
-    const bool intact = std::all_of(
-        record.secrets.begin(), record.secrets.end(), [this](const StoredSecret& secret) {
-          return kind_of(blob_path(path_, secret.blob)) == Kind::file;
-        });
-    return intact && same_as_generation(path_, current(), record);
+    const GenerationRecord stored = read_record(path_, *number);
+    if (stored.manifest_sha256 != sha256_hex(text) || stored.manifest != manifest.path ||
+        stored.secrets.size() != manifest.secrets.size()) {
+      return false;
+    }
+    for (std::size_t index = 0; index < stored.secrets.size(); ++index) {
+      const StoredSecret& was = stored.secrets[index];
+      const manifest::Secret& secret = manifest.secrets[index];
+      if (was.name != secret.name || !holds(was, secret) ||
+          kind_of(blob_path(path_, was.blob)) != Kind::file) {
+        return false;
+      }
+    }
+    return true;
   } catch (const StateError&) {
     return false;  // a file that cannot be read: the manifest is not what is stored
   }

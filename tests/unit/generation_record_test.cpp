@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+using secretfs::state::FileStamp;
 using secretfs::state::GenerationRecord;
 using secretfs::state::parse_record;
 using secretfs::state::StateError;
@@ -19,8 +20,10 @@ GenerationRecord sample() {
   record.created = 1764806400;
   record.manifest_sha256 = kHashA;
   record.manifest = "/etc/secretfs/manifest.toml";
-  record.secrets.push_back({"db/password", "/srv/secrets/db.age", kHashB});
-  record.secrets.push_back({"quote\"and\\slash", "/srv/secrets/odd \"name\".age", kHashA});
+  record.secrets.push_back({"db/password", "/srv/secrets/db.age", kHashB,
+                            FileStamp{2049, 131, 250, 1764806000123456789, -5}});
+  record.secrets.push_back(
+      {"quote\"and\\slash", "/srv/secrets/odd \"name\".age", kHashA, std::nullopt});
   return record;
 }
 
@@ -40,7 +43,8 @@ TEST_CASE("generation.json is written a secret a line and reads back the same", 
       "  \"secrets\": [\n"
       "    {\"name\": \"db/password\", \"file\": \"/srv/secrets/db.age\", \"blob\": \"" +
       kHashB +
-      "\"},\n"
+      "\", \"stamp\": {\"device\": 2049, \"inode\": 131, \"size\": 250, "
+      "\"modified_ns\": 1764806000123456789, \"changed_ns\": -5}},\n"
       "    {\"name\": \"quote\\\"and\\\\slash\", \"file\": \"/srv/secrets/odd \\\"name\\\".age\", "
       "\"blob\": \"" +
       kHashA +
@@ -59,6 +63,7 @@ TEST_CASE("generation.json is written a secret a line and reads back the same", 
     CHECK(back.secrets[i].name == record.secrets[i].name);
     CHECK(back.secrets[i].file == record.secrets[i].file);
     CHECK(back.secrets[i].blob == record.secrets[i].blob);
+    CHECK(back.secrets[i].stamp == record.secrets[i].stamp);
   }
 }
 
@@ -68,6 +73,14 @@ TEST_CASE("a generation without secrets is valid JSON too", "[state]") {
   const std::string text = to_json(record);
   CHECK(text.ends_with("\"secrets\": []\n}\n"));
   CHECK(parse_record(text, "generation.json").secrets.empty());
+}
+
+TEST_CASE("a stamp of the wrong shape makes the record unreadable", "[state]") {
+  std::string text = to_json(sample());
+  const std::string inode = "\"inode\": 131";
+  text.replace(text.find(inode), inode.size(), "\"inode\": \"131\"");
+  CHECK_THROWS_WITH(parse_record(text, "generation.json"),
+                    "generation.json: `inode` has the wrong type");
 }
 
 TEST_CASE("a path that is not UTF-8 cannot be recorded, and says so", "[state]") {

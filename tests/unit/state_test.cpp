@@ -1,5 +1,7 @@
 // Storing generations, loading them back, and pruning them.
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "secretfs/state.hpp"
 #include "state_test_support.hpp"
@@ -146,6 +148,39 @@ TEST_CASE("is_current tells a restart from a change, and writes nothing", "[stat
   CHECK_FALSE(state_dir.is_current(manifest(), text));
   CHECK(sandbox.blobs() == std::set<std::string>{sha256_hex("one")});
   CHECK(numbers_of(state_dir.generations()) == std::vector<Number>{1});
+}
+
+TEST_CASE("a restart trusts the stamp of a file that settled before it was stored", "[state]") {
+  const Sandbox sandbox;
+  StateDir state_dir = sandbox.open();
+  write_text(sandbox.repo() / "settled.age", "one");
+  const std::string text =
+      "[secrets.settled]\nfile = \"settled.age\"\n"
+      "[secrets.fresh]\nfile = \"fresh.age\"\n";
+  write_text(sandbox.manifest_path(), text);
+  // A stamp is recorded only for a file whose last change is over two seconds old.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  write_text(sandbox.repo() / "fresh.age", "new");
+  const auto manifest = [&] {
+    return secretfs::manifest::load(sandbox.manifest_path(), fake_accounts());
+  };
+  state_dir.set_current(state_dir.store(manifest(), text).number);
+
+  const std::string record = read_text(sandbox.state() / "generations" / "1" / "generation.json");
+  CHECK(record.find("\"name\": \"settled\", \"file\": \"" +
+                    (sandbox.repo() / "settled.age").string() + "\", \"blob\": \"" +
+                    sha256_hex("one") + "\", \"stamp\": {") != std::string::npos);
+  CHECK(record.find("\"name\": \"fresh\", \"file\": \"" + (sandbox.repo() / "fresh.age").string() +
+                    "\", \"blob\": \"" + sha256_hex("new") + "\"}") != std::string::npos);
+  CHECK(state_dir.is_current(manifest(), text));
+
+  // Written again with the same size: the change time moves, so the file is hashed, and it is
+  // not what was stored.
+  write_text(sandbox.repo() / "settled.age", "two");
+  CHECK_FALSE(state_dir.is_current(manifest(), text));
+  // The same bytes again: hashed too, and what was stored.
+  write_text(sandbox.repo() / "settled.age", "one");
+  CHECK(state_dir.is_current(manifest(), text));
 }
 
 TEST_CASE("secrets with identical ciphertexts share one blob", "[state]") {
