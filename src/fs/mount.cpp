@@ -210,6 +210,7 @@ class Daemon {
     std::optional<ManifestFile> given;
     if (options_.manifest) {
       given = read_manifest(*options_.manifest);
+      give_back_memory();  // what parsing took besides the manifest itself
     }
     const std::filesystem::path state_path =
         options_.state_dir ? *options_.state_dir
@@ -357,6 +358,7 @@ class Daemon {
   void activate(const ManifestFile& given) {
     const auto lock = state_->lock();
     const state::Stored stored = state_->store(given.manifest, given.text);
+    give_back_memory();  // the record and the blobs' names, before pruning reads the others
     if (state_->current() != stored.number) {
       state_->set_current(stored.number);
       spdlog::info("activated {} as generation {}", given.manifest.path.string(), stored.number);

@@ -122,6 +122,14 @@ std::string to_json(const GenerationRecord& record) {
         "  \"manifest\": {},\n  \"secrets\": [",
         record.number, record.created, json(record.manifest_sha256).dump(),
         json(record.manifest.string()).dump());
+    // Room for every line at once: growing the text of 10,000 secrets step by step would
+    // copy it over and over.
+    constexpr std::size_t kLineOverhead = 160;
+    std::size_t size = text.size();
+    for (const StoredSecret& secret : record.secrets) {
+      size += secret.name.size() + secret.file.size() + secret.blob.size() + kLineOverhead;
+    }
+    text.reserve(size);
     const char* separator = "\n";
     for (const StoredSecret& secret : record.secrets) {
       fmt::format_to(std::back_inserter(text), "{}    {{\"name\": {}, \"file\": {}, \"blob\": {}",

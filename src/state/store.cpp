@@ -73,8 +73,8 @@ class BlobWriter {
  public:
   explicit BlobWriter(const std::filesystem::path& root) : root_(root) {}
   ~BlobWriter() {
-    for (const auto& [temporary, blob] : pending_) {
-      ::unlink((folder() / temporary).c_str());
+    for (std::size_t index = 0; index < pending_.size(); ++index) {
+      ::unlink(temporary(index).c_str());
     }
   }
   BlobWriter(const BlobWriter&) = delete;
@@ -90,10 +90,9 @@ class BlobWriter {
     if (kind != Kind::missing) {
       throw StateError(path.string() + ": not a regular file");
     }
-    // Names only, not paths: a generation may bring tens of thousands of blobs.
-    pending_.emplace_back(temporary_name("blob"), blob);
+    pending_.push_back(blob);
     planned_.insert(blob);
-    write_new_file(folder() / pending_.back().first, content, kFileMode, Sync::later);
+    write_new_file(temporary(pending_.size() - 1), content, kFileMode, Sync::later);
   }
 
   void commit() {
@@ -102,8 +101,7 @@ class BlobWriter {
     }
     sync_file_system(folder());
     while (!pending_.empty()) {
-      const auto& [temporary, blob] = pending_.back();
-      rename_new(folder() / temporary, blob_path(root_, blob));
+      rename_new(temporary(pending_.size() - 1), blob_path(root_, pending_.back()));
       pending_.pop_back();
     }
     fsync_folder(folder());
@@ -112,8 +110,15 @@ class BlobWriter {
  private:
   std::filesystem::path folder() const { return root_ / kBlobsFolder; }
 
+  // The temporary name of the blob at `index` of pending_. Blob names only are kept, and one
+  // temporary prefix: a generation may bring tens of thousands of blobs.
+  std::filesystem::path temporary(std::size_t index) const {
+    return folder() / (prefix_ + std::to_string(index));
+  }
+
   std::filesystem::path root_;
-  std::vector<std::pair<std::string, std::string>> pending_;  // temporary name, blob
+  std::string prefix_ = temporary_name("blob") + "-";
+  std::vector<std::string> pending_;  // blobs written under temporary names, in order
   std::unordered_set<std::string> planned_;
 };
 
@@ -126,6 +131,7 @@ GenerationRecord record_of(const std::filesystem::path& root, const manifest::Ma
   GenerationRecord record;
   record.manifest_sha256 = sha256_hex(text);
   record.manifest = manifest.path;
+  record.secrets.reserve(manifest.secrets.size());
   BlobWriter writer(root);
   for (const manifest::Secret& secret : manifest.secrets) {
     const Ciphertext ciphertext = read_ciphertext(secret);
