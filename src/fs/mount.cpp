@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fs/control.hpp"
+#include "fs/detach.hpp"
 #include "fs/loop.hpp"
 #include "fs/operations.hpp"
 #include "fs/signals.hpp"
@@ -112,6 +113,12 @@ void prepare_mount_point(const std::filesystem::path& mount_point, MountPointCon
     throw std::runtime_error("mount point " + mount_point.string() +
                              ": chmod: " + std::strerror(errno));
   }
+}
+
+// A detached daemon moves to / once it is ready, and libfuse unmounts by the path it mounted:
+// a relative mount point must not be left relative.
+std::filesystem::path absolute_path(const std::filesystem::path& path) {
+  return std::filesystem::absolute(path).lexically_normal();
 }
 
 // Held for the daemon's whole life, so that a second daemon on the same state directory is
@@ -244,7 +251,7 @@ class Daemon {
               "{}: {} problems and no earlier generation to fall back on; serving "
               "its good secrets without storing a generation",
               given->manifest.path.string(), problems.size());
-          mount_point_ = options_.mount_point.value_or(given->manifest.mount_point);
+          mount_point_ = absolute_path(options_.mount_point.value_or(given->manifest.mount_point));
           auto set = build(std::move(given->manifest), 0, FileChecks::later);
           refuse_reading_through_mount(set->tree().secrets(), set->keyring());
           served_.emplace(std::move(set));
@@ -263,27 +270,24 @@ class Daemon {
                                ": give --manifest, or run `secretfs activate` first");
     }
     auto set = load_generation(*current, FileChecks::later);
-    mount_point_ = options_.mount_point.value_or(set->mount_point());
+    mount_point_ = absolute_path(options_.mount_point.value_or(set->mount_point()));
     refuse_reading_through_mount(set->tree().secrets(), set->keyring());
     served_.emplace(std::move(set));
     give_back_memory();
   }
 
-  int run() {
+  // `detacher`: the daemon's side of a detached start, nullptr in the foreground.
+  int run(Detacher* detacher) {
     prepare_mount_point(mount_point_, options_.mount_point_contents);
     Session session(*served_, mount_point_);
     const auto set = served_->current();
     spdlog::info("mounted {} secrets (generation {}) at {}", set->tree().secrets().size(),
                  set->generation(), mount_point_.string());
 
-    if (options_.detach == Detach::yes) {
-      if (fuse_daemonize(0) != 0) {
-        throw std::runtime_error("could not detach from the terminal");
-      }
-      log::setup(log::Destination::syslog);
+    if (detacher != nullptr) {
+      detacher->ready();
     }
 
-    // Started after detaching: a thread does not survive the fork.
     const ControlServer control(state_->control_socket(),
                                 [this](const nlohmann::json& request) { return answer(request); });
 
@@ -497,12 +501,20 @@ class Daemon {
 }  // namespace
 
 int run_mount(const MountOptions& options) {
-  forbid_core_dumps();
-  fuse_set_log_func(fuse_log);
   try {
+    // Before anything else: see detach.hpp.
+    std::optional<Detacher> detacher;
+    if (options.detach == Detach::yes) {
+      detacher.emplace();
+      if (!detacher->in_daemon()) {
+        return detacher->wait_for_daemon();
+      }
+    }
+    forbid_core_dumps();
+    fuse_set_log_func(fuse_log);
     Daemon daemon(options);
     daemon.start();
-    return daemon.run();
+    return daemon.run(detacher ? &*detacher : nullptr);
   } catch (const std::exception& error) {
     spdlog::error("{}", error.what());
     return 1;

@@ -214,6 +214,37 @@ TEST_CASE("a mount point with files in it is refused unless --allow-non-empty", 
   CHECK(read_file(scenario.mount_point() / "left-over") == "x");
 }
 
+// Locked memory is not inherited across fork(): a daemon that detached after reading its
+// identities would hold them in memory that may be swapped out.
+TEST_CASE("a daemon started in the background keeps its memory locked", "[commands]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
+  const auto locked_kib = [](pid_t pid) {
+    return std::stoul(output_of("awk '/^VmLck:/ { print $2 }' /proc/" + std::to_string(pid) +
+                                "/status"));
+  };
+
+  unsigned long foreground = 0;
+  {
+    Mount mount(manifest, scenario.mount_point());
+    REQUIRE(read_as(mount / "a", Reader{0, 0, {}}).content == "a\n");
+    foreground = locked_kib(mount.pid());
+  }
+  CHECK(foreground > 0);
+
+  REQUIRE(run(shell_quoted(binary()) + " mount --manifest " + shell_quoted(manifest) +
+              " --mount-point " + shell_quoted(scenario.mount_point()) + " 2>/dev/null") == 0);
+  REQUIRE(read_as(scenario.mount_point() / "a", Reader{0, 0, {}}).content == "a\n");
+  const std::string pid = output_of(shell_quoted(binary()) + " status --state-dir " +
+                                    shell_quoted(scenario.state_dir()) +
+                                    " | sed -n 's/^daemon: *running, pid //p'");
+  INFO("status says the daemon's pid is: " << pid);
+  REQUIRE_FALSE(pid.empty());
+  CHECK(locked_kib(std::stoi(pid)) >= foreground);
+  unmount_background(scenario);
+}
+
 TEST_CASE("identity files others may read are refused unless told it is development",
           "[commands]") {
   Scenario scenario;
