@@ -49,8 +49,8 @@ in
     {
       imports = [ ../../nixos/module.nix ];
 
-      # The test switches configurations; test machines leave switch-to-configuration out
-      # unless asked.
+      # The test switches configurations. Test machines get switch-to-configuration only when
+      # they have specialisations (this one has); asked for here rather than relied upon.
       system.switch.enable = true;
 
       # On the first boot this runs before the `users` snippet has written /etc/passwd (and before
@@ -179,11 +179,14 @@ in
       with subtest("a switch changes the secret and restarts only its unit"):
           token_before = invocation("token-reader.service")
           other_before = invocation("other-reader.service")
+          daemon_before = invocation("secretfs.service")
           switch("${toplevel}/specialisation/changed")
           assert read_as("reader", "/run/secrets/service/token") == "token-two"
           machine.wait_until_succeeds("grep -qx token-two /var/lib/token-reader/seen")
           assert invocation("token-reader.service") != token_before, "no restart"
           assert invocation("other-reader.service") == other_before, "other-reader was restarted"
+          # The new generation is handed to the running daemon: restarting it would unmount.
+          assert invocation("secretfs.service") == daemon_before, "the switch restarted the daemon"
           machine.fail("test -L /etc/token-reader/token")
           generations = machine.succeed("secretfs generations")
           print(generations)
@@ -207,9 +210,12 @@ in
           machine.wait_until_succeeds("pgrep -u alice bash")
 
       with subtest("the daemon comes back after a crash and serves again"):
+          daemon_before = invocation("secretfs.service")
           machine.succeed("systemctl kill -s KILL secretfs.service")
           machine.wait_until_succeeds(
               "runuser -u reader -- cat /run/secrets/service/token | grep -qx token-one"
           )
+          # A read that works proves nothing unless a new daemon is the one answering it.
+          assert invocation("secretfs.service") != daemon_before, "the daemon was not restarted"
     '';
 }
