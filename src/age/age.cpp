@@ -147,7 +147,10 @@ enum class Require { anything, regular_file };
 // that grows meanwhile (or a pipe, whose size is 0) is read to its end anyway.
 FileContents read_contents(const std::filesystem::path& path, Require require,
                            std::uint64_t max_size) {
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // Where only a regular file will do, O_NONBLOCK keeps a FIFO in its place from blocking the
+  // open forever (it has no effect on reading a regular file).
+  const int nonblock = require == Require::regular_file ? O_NONBLOCK : 0;
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | nonblock));
   if (fd.get() < 0) {
     fail_to_read(path, errno);
   }

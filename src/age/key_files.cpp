@@ -142,8 +142,9 @@ void check_permissions(const struct stat& status, const std::string& name) {
 }
 
 // O_NOFOLLOW: a symbolic link planted in place of the key must not redirect the read.
+// O_NONBLOCK: a FIFO there must be refused as not a regular file, not block the open forever.
 int open_identity_file(const std::filesystem::path& path, const std::string& name) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int error = errno;
     const std::string reason =

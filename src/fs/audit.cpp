@@ -218,8 +218,11 @@ void AuditTrail::append(std::string& lines) noexcept {
 
 void AuditTrail::open(const std::filesystem::path& log) {
   try {
-    UniqueFd fd(
-        ::open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kAuditLogMode));
+    // O_NONBLOCK: a FIFO in the log's place fails (ENXIO) or is refused as not a regular file,
+    // instead of blocking the writer, and with it every open, until someone reads it.
+    UniqueFd fd(::open(log.c_str(),
+                       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                       kAuditLogMode));
     if (fd.get() < 0) {
       throw std::runtime_error(log.string() + ": " + std::strerror(errno));
     }

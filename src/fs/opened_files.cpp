@@ -151,7 +151,8 @@ OpenedFiles::FileRead OpenedFiles::read(const ServedSecret& secret) const {
 std::optional<SecretBytes> OpenedFiles::decrypt_in_pieces(const ServedSecret& secret,
                                                           const Hit& hit,
                                                           const Stamp& stamp) const {
-  const UniqueFd fd(::open(secret.file.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: whatever replaced the file since the stat (a FIFO) must not block the open.
+  const UniqueFd fd(::open(secret.file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   struct stat status {};
   if (fd.get() < 0 || ::fstat(fd.get(), &status) != 0 || !(stamp_of(status) == stamp)) {
     return std::nullopt;  // gone or changed since the stat: opened in full, which says why

@@ -72,7 +72,8 @@ std::uint64_t size_or_zero(const std::filesystem::path& path) {
 }  // namespace
 
 std::uint64_t inspect_size(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO in the file's place must be refused below, not block the open forever.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
     throw_io(path, "open");
   }

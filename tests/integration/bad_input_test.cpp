@@ -5,12 +5,16 @@
 // Covered elsewhere: damaged headers, payloads and a truncated payload through a mount
 // (failures_test.cpp), a stored ciphertext swapped for another (generations_test.cpp), names
 // with control characters (unit tests of the manifest).
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "scenario.hpp"
@@ -245,7 +249,7 @@ TEST_CASE("invalid UTF-8 and duplicate keys refuse the manifest by line; the dae
   }
 }
 
-TEST_CASE("a secret's file replaced after activation: a link is followed, a folder refused",
+TEST_CASE("a secret's file replaced after activation: a link is followed, a folder or FIFO refused",
           "[bad-input]") {
   Scenario scenario;
   scenario.age_file("a.age", "a\n");
@@ -279,6 +283,38 @@ TEST_CASE("a secret's file replaced after activation: a link is followed, a fold
     CHECK(read_root(mount, "a") == "a\n");
     CHECK(read_root(mount, "b") == "b\n");
   }
+
+  SECTION("a FIFO is refused at once by check and activate, which do not wait for a writer") {
+    std::filesystem::remove(a_file);
+    REQUIRE(::mkfifo(a_file.c_str(), 0600) == 0);
+    const std::string named = "secret `a`: file " + a_file.string() +
+                              ": I/O error: " + a_file.string() + ": not a regular file";
+    const Outcome checked = check(scenario, manifest);
+    CHECK(checked.status == 1);
+    CHECK(contains(checked.output, named));
+    CHECK(activate(scenario, manifest).status == 1);
+    CHECK(read_root(mount, "a") == "a\n");
+  }
+}
+
+TEST_CASE("a FIFO as a secret's file or as the audit log blocks nothing", "[bad-input]") {
+  Scenario scenario;
+  scenario.age_file("b.age", "b\n");
+  const auto fifo = scenario.dir() / "a.age";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto audit_fifo = scenario.dir() / "audit.jsonl";
+  REQUIRE(::mkfifo(audit_fifo.c_str(), 0600) == 0);
+  Mount mount(scenario.manifest("audit_log = \"" + audit_fifo.string() + "\"\n" +
+                                secret_table("a", "a.age") + secret_table("b", "b.age")),
+              scenario.mount_point());
+  CHECK(read_as(mount / "a", kRoot).error == EIO);
+  CHECK(read_root(mount, "b") == "b\n");
+  // The writer opens the log with its first record, after the read has returned.
+  const std::string refused = "audit log not used: " + audit_fifo.string();
+  for (int i = 0; i < 500 && !contains(mount.log(), refused); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(contains(mount.log(), refused));
 }
 
 TEST_CASE("a stored blob replaced by a link or a folder gives EIO for its secret alone",

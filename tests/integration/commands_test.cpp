@@ -215,8 +215,13 @@ TEST_CASE("a mount point with files in it is refused unless --allow-non-empty", 
 }
 
 // Locked memory is not inherited across fork(): a daemon that detached after reading its
-// identities would hold them in memory that may be swapped out.
+// identities would hold them in memory that may be swapped out. AddressSanitizer turns mlock
+// into a no-op, so a sanitized daemon has nothing locked to compare.
 TEST_CASE("a daemon started in the background keeps its memory locked", "[commands]") {
+#if defined(__SANITIZE_ADDRESS__)
+  WARN("not checked under AddressSanitizer, which ignores mlock");
+  return;
+#endif
   Scenario scenario;
   scenario.age_file("a.age", "a\n");
   const auto manifest = scenario.manifest("[secrets.\"a\"]\nfile = \"a.age\"\n");
