@@ -9,6 +9,7 @@
 #include "fs/parallel.hpp"
 #include "fs/secret_set.hpp"
 #include "secretfs/age/age.hpp"
+#include "secretfs/age/stream.hpp"
 
 namespace secretfs::fs {
 
@@ -40,7 +41,8 @@ ManifestFile read_manifest(const std::filesystem::path& path) {
   check_manifest_permissions(path);
   std::vector<std::uint8_t> bytes;
   try {
-    bytes = age::read_file(path);
+    // A regular file only: a FIFO in its place would block the daemon's start forever.
+    bytes = age::read_regular_file(path).bytes;
   } catch (const age::Error& error) {
     throw manifest::ManifestError(std::string("cannot read manifest: ") + error.what());
   }
@@ -52,15 +54,17 @@ ManifestFile read_manifest(const std::filesystem::path& path) {
   return file;
 }
 
-std::vector<std::string> header_problems(std::span<const manifest::Secret> secrets,
-                                         const Keyring& keyring, std::uint64_t max_size) {
+std::vector<std::string> file_problems(std::span<const manifest::Secret> secrets,
+                                       const Keyring& keyring, std::uint64_t max_size) {
   const auto identities = keyring.pointers();
   std::vector<std::string> problems(secrets.size());
   for_each_index(secrets.size(), [&](std::size_t index) {
     const manifest::Secret& secret = secrets[index];
     try {
-      // Header, MAC and the payload's length: what a first open checks before decrypting.
-      age::open_file(read_stored_file(secret.file, secret.sha256, max_size), identities);
+      const age::OpenedFile opened =
+          age::open_file(read_stored_file(secret.file, secret.sha256, max_size), identities);
+      // Every chunk authenticated; the plaintext is wiped as it goes out of scope.
+      age::decrypt_chunks(opened.payload_key.span(), opened.chunks());
     } catch (const age::Error& error) {
       problems[index] = "secret `" + secret.name + "`: file " + secret.file.string() + ": " +
                         std::string(age::to_string(error.kind())) + ": " + error.what();
@@ -79,7 +83,7 @@ std::vector<std::string> validate(const manifest::Manifest& manifest,
   const Keyring keyring = load_keyring(manifest.identities, permissions);
   problems.insert(problems.end(), keyring.problems.begin(), keyring.problems.end());
   if (files == Files::check) {
-    const auto broken = header_problems(manifest.secrets, keyring, manifest.max_secret_size);
+    const auto broken = file_problems(manifest.secrets, keyring, manifest.max_secret_size);
     problems.insert(problems.end(), broken.begin(), broken.end());
   }
   return problems;

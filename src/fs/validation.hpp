@@ -20,20 +20,22 @@ struct ManifestFile {
 };
 ManifestFile read_manifest(const std::filesystem::path& path);
 
-// One line per secret whose file does not open with `keyring`'s identities: read, stored hash,
-// header, MAC and payload length are checked, the payload is not decrypted. Files are checked
-// on every CPU at once; the lines keep the manifest's order.
-std::vector<std::string> header_problems(std::span<const manifest::Secret> secrets,
-                                         const Keyring& keyring, std::uint64_t max_size);
+// One line per secret whose file does not decrypt with `keyring`'s identities: read, stored
+// hash, header, MAC and the whole payload are checked, so that a file cut short or damaged
+// anywhere is named before it is served, not at its first open. The plaintext lives only in
+// locked memory while it is authenticated and is wiped at once. Files are checked on every CPU
+// at once; the lines keep the manifest's order.
+std::vector<std::string> file_problems(std::span<const manifest::Secret> secrets,
+                                       const Keyring& keyring, std::uint64_t max_size);
 
 enum class Files {
-  check,  // each secret's file against the identities, as header_problems does
+  check,  // each secret's file against the identities, as file_problems does
   skip,   // the manifest and the identity files only
 };
 
 // Every problem, one line each naming the secret or identity file: the manifest's refusals,
-// identity files that cannot be used, and (with Files::check) each secret's file checked
-// against the identities (header, MAC and payload length; no payload is decrypted).
+// identity files that cannot be used, and (with Files::check) each secret's file decrypted
+// with the identities, as file_problems does.
 std::vector<std::string> validate(const manifest::Manifest& manifest,
                                   age::FilePermissions permissions, Files files = Files::check);
 

@@ -147,6 +147,39 @@ TEST_CASE("truncated and empty files are named by check and activate; others sti
   }
 }
 
+// A copy cut short by a few bytes, or with a byte added or changed, keeps a valid header and a
+// plausible length: only decrypting the payload finds it, and check and activate do.
+TEST_CASE("a payload cut short, lengthened or altered is named by check and activate",
+          "[bad-input]") {
+  Scenario scenario;
+  auto mount = serve_good(scenario);
+  const std::string whole = read_file(scenario.age_file("whole.age", std::string(100, 'p')));
+  std::string altered = whole;
+  altered[altered.size() - 20] ^= 0x01;
+  write_file(scenario.dir() / "cut.age", whole.substr(0, whole.size() - 5), 0644);
+  write_file(scenario.dir() / "long.age", whole + "x", 0644);
+  write_file(scenario.dir() / "altered.age", altered, 0644);
+  const auto manifest = scenario.manifest(
+      secret_table("good", "good.age") + secret_table("cut", "cut.age") +
+      secret_table("long", "long.age") + secret_table("altered", "altered.age"));
+
+  const Outcome checked = check(scenario, manifest);
+  INFO(checked.output);
+  CHECK(checked.status == 1);
+  for (const char* name : {"cut", "long", "altered"}) {
+    CHECK(contains(checked.output, std::string("secret `") + name + "`: file " +
+                                       (scenario.dir() / (std::string(name) + ".age")).string() +
+                                       ": payload failure: payload: chunk 1 of 1 fails to "
+                                       "authenticate"));
+  }
+  CHECK(contains(checked.output, "4 secrets, 3 problems"));
+
+  const Outcome activated = activate(scenario, manifest);
+  CHECK(activated.status == 1);
+  CHECK(contains(activated.output, "3 problems; nothing was activated"));
+  CHECK(read_root(*mount, "good") == "good\n");
+}
+
 TEST_CASE("a file over max_secret_size is refused by name; 64 MiB reads byte-exact when allowed",
           "[bad-input]") {
   Scenario scenario;
