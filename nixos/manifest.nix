@@ -1,13 +1,16 @@
 # What the NixOS module derives from `services.secretfs`, written with builtins only so that it
 # can be evaluated (and tested) without nixpkgs: the manifest's TOML text, the problems that
-# `secretfs check` would refuse, the units to restart or reload per secret, and the extra
-# symbolic links.
+# `secretfs check` would refuse, the units to restart or reload per secret and template, and
+# the extra symbolic links.
 #
 # Every function takes `settings`, shaped like the module's options:
 #   { mountPoint, stateDir, keepGenerations, identityPaths, auditLog, maxSecretSize,
 #     secrets = { <name> = { file, owner, group, mode, path, restartUnits, reloadUnits,
-#                            neededForUsers }; }; }
-# Attributes a secret lacks take the module's defaults.
+#                            neededForUsers }; };
+#     templates = { <name> = { content, file, owner, group, mode, path, restartUnits,
+#                              reloadUnits }; }; }
+# Attributes a secret or template lacks take the module's defaults; `templates` may be left
+# out.
 let
   # Decrypted during activation, before users exist, so that `hashedPasswordFile` can name it.
   forUsersDir = "/run/secrets-for-users";
@@ -21,6 +24,17 @@ let
     restartUnits = [ ];
     reloadUnits = [ ];
     neededForUsers = false;
+  };
+
+  templateDefaults = {
+    content = null;
+    file = null;
+    owner = "root";
+    group = null;
+    mode = "0400";
+    path = null;
+    restartUnits = [ ];
+    reloadUnits = [ ];
   };
 
   # NixOS needs at least 2 (the current generation and the one before it are never pruned).
@@ -97,6 +111,10 @@ let
 
   withDefaults = secrets: builtins.mapAttrs (_: secret: secretDefaults // secret) secrets;
 
+  templatesOf =
+    settings:
+    builtins.mapAttrs (_: entry: templateDefaults // entry) (settings.templates or { });
+
   servedSecrets =
     settings:
     let
@@ -122,10 +140,25 @@ let
     ++ (if secret.group == null then [ ] else [ "group = ${tomlValue secret.group}" ])
     ++ [ "mode = ${tomlString secret.mode}" ];
 
+  # The text itself, or a file holding it (copied into the store like an age file: a template
+  # holds placeholders, not secrets).
+  templateTable =
+    name: entry:
+    [
+      ""
+      "[templates.${tomlString name}]"
+    ]
+    ++ optionalKey "content" entry.content
+    ++ (if entry.file == null then [ ] else [ "file = ${tomlString (pathText entry.file)}" ])
+    ++ [ "owner = ${tomlValue entry.owner}" ]
+    ++ (if entry.group == null then [ ] else [ "group = ${tomlValue entry.group}" ])
+    ++ [ "mode = ${tomlString entry.mode}" ];
+
   toml =
     settings:
     let
       secrets = servedSecrets settings;
+      templates = templatesOf settings;
       identities = map (path: tomlString (toString path)) settings.identityPaths;
     in
     concatLines (
@@ -140,19 +173,23 @@ let
       ++ optionalKey "max_secret_size" (settings.maxSecretSize or null)
       ++ [ "identities = [${builtins.concatStringsSep ", " identities}]" ]
       ++ concatMap (name: secretTable name secrets.${name}) (names secrets)
+      ++ concatMap (name: templateTable name templates.${name}) (names templates)
     );
 
-  # ---- where secrets appear, and the extra links -------------------------------------------
+  # ---- where secrets and templates appear, and the extra links -----------------------------
 
   servedPath =
     settings: name: secret:
-    (if secret.neededForUsers then forUsersDir else settings.mountPoint) + "/" + name;
+    (if secret.neededForUsers or false then forUsersDir else settings.mountPoint) + "/" + name;
+
+  # Secrets and templates share one tree, and so one set of names (a name in both is a problem).
+  entriesOf = settings: withDefaults settings.secrets // templatesOf settings;
 
   # `path` is where consumers read the secret; a link is needed only when it differs.
   links =
     settings:
     let
-      secrets = withDefaults settings.secrets;
+      secrets = entriesOf settings;
       linked = filter (
         name:
         let
@@ -192,22 +229,22 @@ let
   serviceName = unit: if builtins.match ".*\\..*" unit == null then "${unit}.service" else unit;
 
   # { "<name>": { "restart": [units], "reload": [units] } } for `secretfs activate --json`'s
-  # "changed" list.
+  # "changed" list, which names secrets and templates alike.
   unitsBySecret =
     settings:
     builtins.mapAttrs (_: secret: {
       restart = map serviceName secret.restartUnits;
       reload = map serviceName secret.reloadUnits;
-    }) (servedSecrets settings);
+    }) (servedSecrets settings // templatesOf settings);
 
   unitsJson = settings: builtins.toJSON (unitsBySecret settings);
 
-  # Every unit some secret names, for the After=/Wants= ordering.
+  # Every unit some secret or template names, for the After=/Wants= ordering.
   consumerUnits =
     settings:
     unique (
       concatMap (secret: map serviceName (secret.restartUnits ++ secret.reloadUnits)) (
-        builtins.attrValues (withDefaults settings.secrets)
+        builtins.attrValues (withDefaults settings.secrets) ++ builtins.attrValues (templatesOf settings)
       )
     );
 
@@ -266,47 +303,54 @@ let
 
   isRoot = account: account == "root" || account == 0 || account == "0";
 
+  # What secrets and templates share: mode, path and units.
+  servingProblems =
+    settings: name: entry:
+    let
+      modePart = modeProblem entry.mode;
+      units = entry.restartUnits ++ entry.reloadUnits;
+      notService = filter (unit: !(endsWith ".service" (serviceName unit))) units;
+    in
+    (if modePart == null then [ ] else [ modePart ])
+    ++ (if entry.path != null && !(startsWith "/" entry.path) then
+      [ "path `${entry.path}` is not absolute" ]
+    else
+      [ ])
+    ++ (
+      if
+        entry.path != null
+        && entry.path != servedPath settings name entry
+        && startsWith (settings.mountPoint + "/") entry.path
+      then
+        [
+          ("path `${entry.path}` is inside the mount point ${settings.mountPoint},"
+            + " which is read-only")
+        ]
+      else
+        [ ]
+    )
+    ++ (if entry.path != null && hasControl entry.path then [ "path has a control character" ] else [ ])
+    ++ map (
+      unit: "unit `${unit}` is not a service (restartUnits and reloadUnits name services)"
+    ) notService;
+
+  namePart =
+    name:
+    let
+      problem = nameProblem name;
+    in
+    if problem == null then [ ] else [ "${problem}; secretfs would refuse it" ];
+
   secretProblems =
     settings: name: secret:
     let
       option = "services.secretfs.secrets.${builtins.toJSON name}";
-      namePart = nameProblem name;
-      modePart = modeProblem secret.mode;
       units = secret.restartUnits ++ secret.reloadUnits;
-      notService = filter (unit: !(endsWith ".service" (serviceName unit))) units;
     in
     map (message: "${option}: ${message}") (
-      (if namePart == null then [ ] else [ "${namePart}; secretfs would refuse it" ])
+      namePart name
       ++ (if secret.file == null then [ "no `file` is set (the age file to serve)" ] else [ ])
-      ++ (if modePart == null then [ ] else [ modePart ])
-      ++ (
-        if secret.path != null && !(startsWith "/" secret.path) then
-          [ "path `${secret.path}` is not absolute" ]
-        else
-          [ ]
-      )
-      ++ (
-        if
-          secret.path != null
-          && secret.path != servedPath settings name secret
-          && startsWith (settings.mountPoint + "/") secret.path
-        then
-          [
-            ("path `${secret.path}` is inside the mount point ${settings.mountPoint},"
-              + " which is read-only")
-          ]
-        else
-          [ ]
-      )
-      ++ (
-        if secret.path != null && hasControl secret.path then
-          [ "path has a control character" ]
-        else
-          [ ]
-      )
-      ++ map (
-        unit: "unit `${unit}` is not a service (restartUnits and reloadUnits name services)"
-      ) notService
+      ++ servingProblems settings name secret
       ++ (
         if secret.neededForUsers && !(isRoot secret.owner) then
           [
@@ -336,9 +380,33 @@ let
       )
     );
 
-  # `a` and `a/b` cannot both exist: `a` would be a file and a directory.
+  # Placeholders are checked by `secretfs check` and on activation, where the secrets they name
+  # are known to have been accepted.
+  templateProblems =
+    settings: name: entry:
+    map (message: "services.secretfs.templates.${builtins.toJSON name}: ${message}") (
+      namePart name
+      ++ (
+        if entry.content != null && entry.file != null then
+          [ "`content` and `file` are both set; a template takes its text from one of them" ]
+        else if entry.content == null && entry.file == null then
+          [ "neither `content` nor `file` is set (the template's text)" ]
+        else
+          [ ]
+      )
+      ++ (
+        if servedSecrets settings ? ${name} then
+          [ "`${name}` is also a secret; a name serves one file" ]
+        else
+          [ ]
+      )
+      ++ servingProblems settings name entry
+    );
+
+  # `a` and `a/b` cannot both exist: `a` would be a file and a directory. Only pairs for which
+  # `counts` holds are named, under `option`.
   conflictProblems =
-    secrets:
+    option: counts: secrets:
     let
       all' = names secrets;
       # `a/b/c` lies in the folders `a` and `a/b`.
@@ -354,28 +422,42 @@ let
       name:
       map (
         folder:
-        "services.secretfs.secrets: `${folder}` and `${name}` conflict:"
+        "${option}: `${folder}` and `${name}` conflict:"
         + " `${folder}` would be both a file and a directory"
-      ) (filter (folder: secrets ? ${folder}) (folders name))
+      ) (filter (folder: secrets ? ${folder} && counts folder name) (folders name))
     ) all';
 
   duplicateLinkProblems =
     settings:
     let
-      paths = map (link: link.path) (links settings);
+      all' = links settings;
+      paths = map (link: link.path) all';
+      templates = templatesOf settings;
+      withTemplate = path: any (link: link.path == path && templates ? ${link.name}) all';
     in
-    map (path: "services.secretfs.secrets: more than one secret has path `${path}`") (
-      filter (path: length (filter (other: other == path) paths) > 1) (unique paths)
-    );
+    map (
+      path:
+      if withTemplate path then
+        "services.secretfs.templates: more than one secret or template has path `${path}`"
+      else
+        "services.secretfs.secrets: more than one secret has path `${path}`"
+    ) (filter (path: length (filter (other: other == path) paths) > 1) (unique paths));
 
   problems =
     settings:
     let
       secrets = withDefaults settings.secrets;
+      templates = templatesOf settings;
+      always = _: _: true;
+      withTemplate = folder: name: templates ? ${folder} || templates ? ${name};
     in
     concatMap (name: secretProblems settings name secrets.${name}) (names secrets)
-    ++ conflictProblems (servedSecrets settings)
-    ++ conflictProblems (forUsersSecrets settings)
+    ++ concatMap (name: templateProblems settings name templates.${name}) (names templates)
+    ++ conflictProblems "services.secretfs.secrets" always (servedSecrets settings)
+    ++ conflictProblems "services.secretfs.secrets" always (forUsersSecrets settings)
+    ++ conflictProblems "services.secretfs.templates" withTemplate (
+      servedSecrets settings // templates
+    )
     ++ duplicateLinkProblems settings
     ++ (
       if settings.identityPaths == [ ] then
@@ -409,6 +491,7 @@ in
     forUsersDir
     toml
     servedSecrets
+    templatesOf
     forUsersSecrets
     forUsersText
     servedPath

@@ -23,6 +23,7 @@ let
       auditLog
       maxSecretSize
       secrets
+      templates
       ;
   };
 
@@ -159,6 +160,79 @@ let
       };
     };
 
+  templateOptions =
+    { name, ... }:
+    {
+      options = {
+        content = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "DATABASE_URL=postgres://app:{{ db/password | chomp }}@db/app\n";
+          description = ''
+            The template's text: `{{ NAME }}` inserts the secret NAME, `{{ NAME | chomp }}`
+            without one trailing newline, `| base64` and `| hex` encoded, filters chained left
+            to right; `\{{` is a literal `{{`. The text goes into the Nix store: it must hold
+            placeholders, never secrets. Set this or `file`.
+          '';
+        };
+        file = mkOption {
+          type = types.nullOr types.path;
+          default = null;
+          example = literalExpression "./templates/app.env";
+          description = ''
+            A file holding the template's text, instead of `content`. It is copied into the
+            generation, so a rollback renders it after the file is gone.
+          '';
+        };
+        owner = mkOption {
+          type = accountType;
+          default = "root";
+          example = "app";
+          description = "User name or numeric uid that owns the rendered file.";
+        };
+        group = mkOption {
+          type = types.nullOr accountType;
+          default = null;
+          example = "app";
+          description = ''
+            Group name or numeric gid of the rendered file. `null` means the owner's primary
+            group (root when the owner has no passwd entry).
+          '';
+        };
+        mode = mkOption {
+          type = types.str;
+          default = "0400";
+          example = "0440";
+          description = "Permission bits, 3 or 4 octal digits; only read bits may be set.";
+        };
+        path = mkOption {
+          type = types.str;
+          default = "${cfg.mountPoint}/${name}";
+          defaultText = literalExpression ''"''${mountPoint}/<name>"'';
+          example = "/etc/app/env";
+          description = ''
+            Where services read the rendered file. Any other value than the default is a
+            symbolic link to it, as for a secret's `path`.
+          '';
+        };
+        restartUnits = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "app.service" ];
+          description = ''
+            Services restarted when a switch changes what this template renders to (its text,
+            or the content of a secret it inserts) or its owner, group or mode.
+          '';
+        };
+        reloadUnits = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "nginx.service" ];
+          description = "Like `restartUnits`, but the services are reloaded.";
+        };
+      };
+    };
+
   # `hostKeys` entries are free-form attribute sets: one without `type` is skipped, not an error.
   ed25519HostKeys = map (key: key.path) (
     lib.filter (key: (key.type or null) == "ed25519") config.services.openssh.hostKeys
@@ -286,6 +360,24 @@ in
       description = ''
         The secrets, by name. A name is a path below the mount point: `db/password` is served
         as `/run/secrets/db/password`.
+      '';
+    };
+
+    templates = mkOption {
+      type = types.attrsOf (types.submodule templateOptions);
+      default = { };
+      example = literalExpression ''
+        {
+          "app/env" = {
+            content = "DATABASE_URL=postgres://app:{{ db/password | chomp }}@db/app\n";
+            owner = "app";
+            restartUnits = [ "app.service" ];
+          };
+        }
+      '';
+      description = ''
+        Files rendered from secrets when they are opened, by name, in the same tree as the
+        secrets (a name is a secret or a template, not both). The rendered text is never stored.
       '';
     };
   };

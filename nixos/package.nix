@@ -30,6 +30,7 @@ let
     "age"
     "ssh"
     "manifest"
+    "template"
     "state"
     "rules"
     "fs"

@@ -1,10 +1,11 @@
-// The manifest: which secrets are served, from which age files, with which owner and mode.
+// The manifest: which secrets are served, from which age files, with which owner and mode, and
+// which templates are rendered from them.
 //
 // Problems are kept apart by reach. A problem with the manifest as a whole (TOML syntax,
 // an unknown top-level key, a wrong type at the top level) throws ManifestError and nothing is
-// served. A problem with one secret (a bad name, mode, owner or key in its table) refuses that
-// secret alone: it is left out of `secrets` and described in `problems`, and every other secret
-// is still served.
+// served. A problem with one secret or template (a bad name, mode, owner or key in its table)
+// refuses that entry alone: it is left out of `secrets` or `templates` and described in
+// `problems`, and every other entry is still served.
 #pragma once
 
 #include <sys/types.h>
@@ -36,9 +37,26 @@ struct Secret {
   std::string sha256;          // stored generations: the file's expected SHA-256, in hex
 };
 
+// A template's text is known once it is read: `content` at once, a `file` by
+// templates::read_files (or from a stored generation's copy), and checked by templates::resolve.
+struct Template {
+  std::string name;            // a path below the mount point, like a secret's
+  std::string text;            // the template's text
+  std::filesystem::path file;  // `file =`: absolute path of the template file; empty: `content`
+  uid_t uid = 0;
+  gid_t gid = 0;
+  mode_t mode = kDefaultMode;
+  int line = 0;
+  std::string sha256;                   // stored generations: the file's expected SHA-256
+  std::vector<std::string> references;  // the secrets it inserts, sorted, once each (resolve)
+};
+
+enum class EntryKind { secret, template_ };
+
 struct Problem {
-  std::string secret;   // the secret's name, empty for a manifest-wide problem
-  std::string message;  // complete sentence naming the secret, e.g. "secret `a`: ..."
+  std::string secret;   // the refused secret's or template's name, empty for the manifest
+  std::string message;  // complete sentence naming the entry, e.g. "secret `a`: ..."
+  EntryKind kind = EntryKind::secret;
 };
 
 struct Manifest {
@@ -50,7 +68,8 @@ struct Manifest {
   std::uint64_t max_secret_size = kDefaultMaxSecretSize;  // bytes of age file per secret
   std::vector<std::filesystem::path> identities;  // absolute paths, in the manifest's order
   std::vector<Secret> secrets;                    // accepted secrets, sorted by name
-  std::vector<Problem> problems;                  // refused secrets, in manifest order
+  std::vector<Template> templates;                // accepted templates, sorted by name
+  std::vector<Problem> problems;                  // refused entries, in manifest order
 };
 
 class ManifestError : public std::runtime_error {
@@ -81,7 +100,7 @@ Manifest parse(std::string_view text, const std::filesystem::path& base_dir,
 // Reads and parses a manifest file; throws ManifestError when it cannot be read.
 Manifest load(const std::filesystem::path& path, const Accounts& accounts = system_accounts());
 
-// Why `name` cannot be a secret's name, or nullopt when it can: no empty, "." or ".."
+// Why `name` cannot be a secret's or template's name, or nullopt when it can: no empty, "." or ".."
 // segment, no leading '/', no NUL or control character.
 std::optional<std::string> check_name(std::string_view name);
 

@@ -4,11 +4,12 @@
 // Layout (documented in docs/generations.md):
 //
 //   <state_dir>/                 root-owned, mode 0700
-//     blobs/<sha256 hex>         ciphertext copies, content-addressed, mode 0600
+//     blobs/<sha256 hex>         ciphertext and template file copies, content-addressed, 0600
 //     generations/<N>/           one folder per generation, written whole then renamed in
 //       manifest.toml            the manifest's text, byte for byte
 //       generation.json          number, creation time, manifest hash, the manifest's original
-//                                path, and each secret's original file and blob
+//                                path, each secret's original file and blob, and each template
+//                                file's original path and blob
 //     current                    the number of the generation being served, "N\n"
 //     last                       the highest number ever given, so numbers are never reused
 //     lock                       flock()ed while an activation, rollback or prune runs
@@ -93,7 +94,8 @@ class StateDir {
   // Stores `manifest` (with `text`, the manifest file's exact bytes) as generation last+1 and
   // returns its number, or returns the current generation's number with created == false when
   // the manifest text and every ciphertext are identical to it. Does not change `current`.
-  // Only manifest.secrets are stored; the caller validates first. Throws StateError.
+  // Only manifest.secrets and manifest.templates are stored (a template file's text as it was
+  // read with the manifest); the caller validates first. Throws StateError.
   Stored store(const manifest::Manifest& manifest, const std::string& text);
 
   // Whether store() would return the current generation unchanged and have nothing to repair:
@@ -119,8 +121,9 @@ class StateDir {
   std::filesystem::path path_;
 };
 
-// The names, sorted, of the secrets that `after` adds or removes, or whose content, owner,
-// group or mode differ from `before`. Both come from StateDir::load, so their files are blobs.
+// The names, sorted, of the secrets and templates that `after` adds or removes, or whose
+// content, owner, group or mode differ from `before`. A template's content is its text and the
+// content of every secret it inserts. Both come from StateDir::load, so their files are blobs.
 std::vector<std::string> changed_secrets(const manifest::Manifest& before,
                                          const manifest::Manifest& after);
 

@@ -276,6 +276,7 @@ nlohmann::json offline_status(const state::StateDir& state) {
   status["generation"] = *current;
   status["mount_point"] = manifest.mount_point.string();
   status["secrets"] = manifest.secrets.size();
+  status["templates"] = manifest.templates.size();
   status["identities"] = identities;
   status["problems"] = fs::validate(manifest, age::FilePermissions::strict);
   return status;
@@ -300,6 +301,7 @@ void print_status(const nlohmann::json& status) {
     std::printf("generation:  %llu\n", status["generation"].get<unsigned long long>());
   }
   std::printf("secrets:     %zu\n", status.value("secrets", std::size_t{0}));
+  std::printf("templates:   %zu\n", status.value("templates", std::size_t{0}));
   for (const auto& identity : status.value("identities", nlohmann::json::array())) {
     std::printf("identity:    %s\n", identity.get<std::string>().c_str());
   }
@@ -358,9 +360,15 @@ int list(const ListFlags& flags) {
     throw Failure("the daemon did not answer: " + listing.value("error", std::string()));
   }
   listing.erase("ok");
-  for (auto& secret : listing["secrets"]) {
-    secret["owner"] = user_name(secret.at("uid").get<uid_t>());
-    secret["group"] = group_name(secret.at("gid").get<gid_t>());
+  // A daemon from before templates existed lists none.
+  if (!listing.contains("templates")) {
+    listing["templates"] = nlohmann::json::array();
+  }
+  for (const char* kind : {"secrets", "templates"}) {
+    for (auto& entry : listing[kind]) {
+      entry["owner"] = user_name(entry.at("uid").get<uid_t>());
+      entry["group"] = group_name(entry.at("gid").get<gid_t>());
+    }
   }
   if (flags.json) {
     std::printf("%s\n", listing.dump(2).c_str());
@@ -370,16 +378,21 @@ int list(const ListFlags& flags) {
       listing["generation"].is_null() ? "-" : listing["generation"].dump();
   std::printf("%-40s %-12s %-12s %-4s %10s %-10s %s\n", "path", "owner", "group", "mode", "size",
               "generation", "problems");
-  for (const auto& secret : listing["secrets"]) {
-    std::string problems;
-    for (const auto& problem : secret["problems"]) {
-      problems += (problems.empty() ? "" : "; ") + problem.get<std::string>();
+  for (const char* kind : {"secrets", "templates"}) {
+    for (const auto& entry : listing[kind]) {
+      std::string problems;
+      for (const auto& problem : entry["problems"]) {
+        problems += (problems.empty() ? "" : "; ") + problem.get<std::string>();
+      }
+      // A template that chomps shows at most this many bytes until it is first rendered.
+      const std::string size = (entry.value("size_exact", true) ? "" : "<=") +
+                               std::to_string(entry["size"].get<unsigned long long>());
+      std::printf(
+          "%-40s %-12s %-12s %-4s %10s %-10s %s\n", entry["path"].get<std::string>().c_str(),
+          entry["owner"].get<std::string>().c_str(), entry["group"].get<std::string>().c_str(),
+          entry["mode"].get<std::string>().c_str(), size.c_str(), generation.c_str(),
+          problems.empty() ? "none" : problems.c_str());
     }
-    std::printf(
-        "%-40s %-12s %-12s %-4s %10llu %-10s %s\n", secret["path"].get<std::string>().c_str(),
-        secret["owner"].get<std::string>().c_str(), secret["group"].get<std::string>().c_str(),
-        secret["mode"].get<std::string>().c_str(), secret["size"].get<unsigned long long>(),
-        generation.c_str(), problems.empty() ? "none" : problems.c_str());
   }
   for (const auto& problem : listing["problems"]) {
     std::printf("problem: %s\n", problem.get<std::string>().c_str());
@@ -439,7 +452,9 @@ namespace secretfs::cli {
 void add_list(CLI::App& app, Command& selected) {
   auto flags = std::make_shared<ListFlags>();
   auto* command = app.add_subcommand(
-      "list", "List every served secret: path, owner, group, mode, size, generation, problems");
+      "list",
+      "List every served secret and template: path, owner, group, mode, size, generation, "
+      "problems");
   add_state_dir(command, flags->state_dir);
   command->add_flag("--json", flags->json, "Print JSON");
   command->callback([&selected, flags] { selected = [flags] { return list(*flags); }; });

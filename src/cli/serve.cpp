@@ -55,15 +55,27 @@ std::string counted(std::size_t count, const std::string& noun) {
   return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
 }
 
-// Accepted secrets plus refused ones; a refused secret may have several problems.
-std::size_t secret_count(const manifest::Manifest& manifest) {
+// Refused secrets or templates; one may have several problems.
+std::size_t refused_count(const manifest::Manifest& manifest, manifest::EntryKind kind) {
   std::set<std::string> refused;
   for (const auto& problem : manifest.problems) {
-    if (!problem.secret.empty()) {
+    if (!problem.secret.empty() && problem.kind == kind) {
       refused.insert(problem.secret);
     }
   }
-  return manifest.secrets.size() + refused.size();
+  return refused.size();
+}
+
+// "3 secrets", or "3 secrets, 1 template" when the manifest has templates.
+std::string entry_counts(const manifest::Manifest& manifest) {
+  std::string counts = counted(
+      manifest.secrets.size() + refused_count(manifest, manifest::EntryKind::secret), "secret");
+  const std::size_t templates =
+      manifest.templates.size() + refused_count(manifest, manifest::EntryKind::template_);
+  if (templates > 0) {
+    counts += ", " + counted(templates, "template");
+  }
+  return counts;
 }
 
 int check(const std::string& manifest_path) {
@@ -79,8 +91,7 @@ int check(const std::string& manifest_path) {
   for (const auto& problem : problems) {
     std::printf("error: %s\n", problem.c_str());
   }
-  std::printf("%s: %s, %s\n", manifest.path.c_str(),
-              counted(secret_count(manifest), "secret").c_str(),
+  std::printf("%s: %s, %s\n", manifest.path.c_str(), entry_counts(manifest).c_str(),
               counted(problems.size(), "problem").c_str());
   return problems.empty() ? 0 : 1;
 }

@@ -1,5 +1,5 @@
-// The audit trail: one record for every open of a secret, granted or refused, naming who
-// opened what. Never content, never key material.
+// The audit trail: one record for every open of a secret or template, granted or refused,
+// naming who opened what. Never content, never key material.
 //
 // With the manifest's `audit_log`, records are JSON objects, one per line, appended to that
 // root-only file, which is reopened after SIGHUP so that it can be rotated. Without it, the
@@ -31,7 +31,7 @@ enum class Outcome {
 };
 
 struct AuditEvent {
-  std::string secret;
+  std::string secret;  // the secret's or template's name
   std::uint64_t generation = 0;
   uid_t uid = 0;
   gid_t gid = 0;

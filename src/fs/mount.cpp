@@ -281,8 +281,9 @@ class Daemon {
     prepare_mount_point(mount_point_, options_.mount_point_contents);
     Session session(*served_, mount_point_);
     const auto set = served_->current();
-    spdlog::info("mounted {} secrets (generation {}) at {}", set->tree().secrets().size(),
-                 set->generation(), mount_point_.string());
+    spdlog::info("mounted {} secrets and {} templates (generation {}) at {}",
+                 set->tree().secrets().size(), set->tree().templates().size(), set->generation(),
+                 mount_point_.string());
 
     if (detacher != nullptr) {
       detacher->ready();
@@ -460,32 +461,45 @@ class Daemon {
             {"generation",
              set->generation() == 0 ? nlohmann::json(nullptr) : nlohmann::json(set->generation())},
             {"secrets", set->tree().secrets().size()},
+            {"templates", set->tree().templates().size()},
             {"identities", identities},
             {"problems", problems_of(*set)}};
   }
 
-  // Every served secret as an admin audits it: where it is, who may read it, how large it is,
-  // and what is wrong with it now.
+  // One served secret or template as `list` shows it.
+  template <typename Served>
+  nlohmann::json listed(const Served& entry, std::uint64_t size, const std::string& problem) const {
+    return {
+        {"name", entry.name},
+        {"path", (mount_point_ / entry.name).string()},
+        {"uid", entry.uid},
+        {"gid", entry.gid},
+        {"mode", fmt::format("{:04o}", entry.mode)},
+        {"size", size},
+        {"problems", problem.empty() ? nlohmann::json::array() : nlohmann::json::array({problem})}};
+  }
+
+  // Every served secret and template as an admin audits it: where it is, who may read it, how
+  // large it is, and what is wrong with it now.
   nlohmann::json list() const {
     const auto set = served_->current();
     nlohmann::json secrets = nlohmann::json::array();
     const auto all = set->tree().secrets();
     for (std::size_t index = 0; index < all.size(); ++index) {
-      const ServedSecret& secret = all[index];
-      const std::string problem = set->check_file(index);
-      secrets.push_back({{"name", secret.name},
-                         {"path", (mount_point_ / secret.name).string()},
-                         {"uid", secret.uid},
-                         {"gid", secret.gid},
-                         {"mode", fmt::format("{:04o}", secret.mode)},
-                         {"size", set->size_of(index)},
-                         {"problems", problem.empty() ? nlohmann::json::array()
-                                                      : nlohmann::json::array({problem})}});
+      secrets.push_back(listed(all[index], set->size_of(index), set->check_file(index)));
+    }
+    nlohmann::json templates = nlohmann::json::array();
+    const auto rendered = set->tree().templates();
+    for (std::size_t index = 0; index < rendered.size(); ++index) {
+      templates.push_back(
+          listed(rendered[index], set->template_size_of(index), set->check_template(index)));
+      templates.back()["size_exact"] = set->template_size_is_exact(index);
     }
     return {{"ok", true},
             {"generation",
              set->generation() == 0 ? nlohmann::json(nullptr) : nlohmann::json(set->generation())},
             {"secrets", secrets},
+            {"templates", templates},
             {"problems",
              std::vector<std::string>(set->setup_problems().begin(), set->setup_problems().end())}};
   }

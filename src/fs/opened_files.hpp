@@ -100,9 +100,9 @@ class OpenedFiles {
   mutable std::size_t kept_bytes_ = 0;
 };
 
-// The age file `file`, checked against `sha256` (a stored generation's blob name; empty for a
-// file served straight from a manifest). Throws age::Error(io) when it cannot be read, is over
-// `max_size` bytes or does not match.
+// The age file (or template file) `file`, checked against `sha256` (a stored generation's blob
+// name; empty for a file served straight from a manifest). Throws age::Error(io) when it cannot
+// be read, is over `max_size` bytes or does not match.
 std::vector<std::uint8_t> read_stored_file(const std::filesystem::path& file,
                                            const std::string& sha256, std::uint64_t max_size);
 

@@ -33,8 +33,9 @@ struct Refusal {
   int error;
 };
 
-// One open file: the plaintext of one secret for one reader, wiped when released. It keeps
-// its SecretSet alive so that an open file outlives a switch to another set.
+// One open file: the plaintext of one secret, or one rendering of a template, for one reader,
+// wiped when released. It keeps its SecretSet alive so that an open file outlives a switch to
+// another set.
 struct OpenFile {
   std::shared_ptr<const SecretSet> set;
   SecretBytes plaintext;
@@ -85,12 +86,19 @@ struct stat attributes(const SecretSet& set, const Node& node) {
   return attr;
 }
 
+// A size that is not exact yet (a template that chomps, before its first rendering) is not
+// cached by the kernel at all, so that stat asks again and shows the rendered size as soon as
+// there is one.
+double attr_timeout(const SecretSet& set, const Node& node) {
+  return set.size_is_exact(node) ? kAttrTimeoutSeconds : 0.0;
+}
+
 fuse_entry_param entry(const SecretSet& set, const Node& node) {
   fuse_entry_param param{};
   param.ino = node.inode;
   param.generation = 1;
   param.attr = attributes(set, node);
-  param.attr_timeout = kAttrTimeoutSeconds;
+  param.attr_timeout = attr_timeout(set, node);
   param.entry_timeout = kEntryTimeoutSeconds;
   return param;
 }
@@ -112,8 +120,9 @@ void getattr(fuse_req_t req, fuse_ino_t inode, fuse_file_info* /*file*/) {
   answer(req, "getattr", [&] {
     const auto current = served(req).current();
     const SecretSet& set = *current;
-    const struct stat attr = attributes(set, find(set, inode));
-    fuse_reply_attr(req, &attr, kAttrTimeoutSeconds);
+    const Node& node = find(set, inode);
+    const struct stat attr = attributes(set, node);
+    fuse_reply_attr(req, &attr, attr_timeout(set, node));
   });
 }
 
@@ -230,9 +239,8 @@ bool may_read(fuse_req_t req, const Node& node) {
 
 void record(fuse_req_t req, const SecretSet& set, const Node& node, Outcome outcome, int error) {
   const fuse_ctx* caller = fuse_req_ctx(req);
-  served(req).audit().record(
-      set.audit_log(), {set.tree().secret(node).name, set.generation(), caller->uid, caller->gid,
-                        caller->pid, outcome, error});
+  served(req).audit().record(set.audit_log(), {set.tree().name(node), set.generation(), caller->uid,
+                                               caller->gid, caller->pid, outcome, error});
 }
 
 void open(fuse_req_t req, fuse_ino_t inode, fuse_file_info* file) {

@@ -9,6 +9,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <vector>
 
 #include "fs/parallel.hpp"
@@ -21,6 +23,11 @@
 namespace secretfs::fs {
 
 namespace {
+
+constexpr std::uint64_t kNotRendered = std::numeric_limits<std::uint64_t>::max();
+// A rendered template may be this many times max_secret_size: room for a large secret
+// encoded in hex, and still a bound on the locked memory one template can take.
+constexpr std::uint64_t kRenderedSizeFactor = 4;
 
 std::string describe(const ServedSecret& secret) {
   return "secret `" + secret.name + "`: file " + secret.file;
@@ -50,6 +57,24 @@ std::vector<std::uint8_t> read_prefix(int fd, const std::filesystem::path& path,
   }
   prefix.resize(filled);
   return prefix;
+}
+
+std::string template_prefix(const ServedTemplate& entry) {
+  return "template `" + entry.name + "`: ";
+}
+
+// A stored generation's copy of a template file is checked as a stored ciphertext is, although
+// the text rendered is the one parsed when the set was built: a state directory changed behind
+// the daemon's back must not go unnoticed. Throws OpenFailure.
+void check_stored_copy(const ServedTemplate& entry) {
+  if (entry.sha256.empty()) {
+    return;
+  }
+  try {
+    read_stored_file(entry.file, entry.sha256, templates::kMaxTemplateSize);
+  } catch (const age::Error& error) {
+    throw OpenFailure(template_prefix(entry) + error.what());
+  }
 }
 
 // "class: message" for an age::Error, the message alone for anything else.
@@ -91,7 +116,7 @@ std::uint64_t inspect_size(const std::filesystem::path& path) {
   const auto prefix =
       read_prefix(fd.get(), path, std::min<std::uint64_t>(total, age::kMaxHeaderSize));
   if (age::is_armored(prefix)) {
-    return age::plaintext_size(age::read_file(path));
+    return age::plaintext_size(age::read_regular_file(path).bytes);
   }
   const age::Header header = age::parse_header(prefix);
   const auto size = age::plaintext_size(total - header.payload_offset);
@@ -105,13 +130,14 @@ std::uint64_t inspect_size(const std::filesystem::path& path) {
 
 SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring> keyring,
                      InodeRegistry& inodes, std::uint64_t generation, FileChecks checks)
-    : tree_(std::move(manifest.secrets), inodes),
+    : tree_(std::move(manifest.secrets), inodes, std::move(manifest.templates)),
       keyring_(std::move(keyring)),
       generation_(generation),
       mount_point_(manifest.mount_point),
       audit_log_(manifest.audit_log),
       identities_(keyring_->pointers()),
-      opened_(tree_.secrets().size(), manifest.max_secret_size) {
+      opened_(tree_.secrets().size(), manifest.max_secret_size),
+      max_rendered_size_(manifest.max_secret_size * kRenderedSizeFactor) {
   ::clock_gettime(CLOCK_REALTIME, &time_);
   for (const auto& problem : manifest.problems) {
     problems_.push_back(problem.message + " (not served)");
@@ -123,6 +149,7 @@ SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring>
   } else {
     read_sizes();
   }
+  size_templates();
 }
 
 // Checks every secret's file as its first open would, so that first opens cost no X25519, and
@@ -156,8 +183,40 @@ void SecretSet::read_sizes() {
       count, [&](std::size_t index) { sizes_[index] = size_or_zero(tree_.secrets()[index].file); });
 }
 
+// What stat shows of each template before it is rendered, from its secrets' sizes alone.
+void SecretSet::size_templates() {
+  const auto served = tree_.templates();
+  rendered_sizes_ = std::make_unique<std::atomic<std::uint64_t>[]>(served.size());
+  for (std::size_t index = 0; index < served.size(); ++index) {
+    std::vector<std::uint64_t> secret_sizes;
+    for (const std::size_t secret : served[index].secrets) {
+      secret_sizes.push_back(sizes_[secret]);
+    }
+    template_sizes_.push_back(templates::rendered_size(served[index].parsed, secret_sizes));
+    rendered_sizes_[index].store(kNotRendered);
+  }
+}
+
 std::uint64_t SecretSet::size(const Node& node) const {
-  return node.is_directory() ? 0 : sizes_[node.secret];
+  if (node.is_directory()) {
+    return 0;
+  }
+  return node.is_template() ? template_size_of(node.index) : sizes_[node.index];
+}
+
+bool SecretSet::size_is_exact(const Node& node) const {
+  return !node.is_template() || template_size_is_exact(node.index);
+}
+
+// The last rendering's size wins: it is what a reader got, even if a secret served straight
+// from a manifest has changed since its size was read.
+std::uint64_t SecretSet::template_size_of(std::size_t index) const {
+  const std::uint64_t rendered = rendered_sizes_[index].load();
+  return rendered == kNotRendered ? template_sizes_[index].bytes : rendered;
+}
+
+bool SecretSet::template_size_is_exact(std::size_t index) const {
+  return template_sizes_[index].exact || rendered_sizes_[index].load() != kNotRendered;
 }
 
 std::vector<std::string> SecretSet::check_files(std::stop_token stop) const {
@@ -181,16 +240,63 @@ std::string SecretSet::check_file(std::size_t index) const {
   }
 }
 
+std::string SecretSet::check_template(std::size_t index) const {
+  const ServedTemplate& entry = tree_.templates()[index];
+  try {
+    check_stored_copy(entry);
+  } catch (const OpenFailure& failure) {
+    return failure.what();
+  }
+  for (const std::size_t secret : entry.secrets) {
+    if (std::string problem = check_file(secret); !problem.empty()) {
+      return template_prefix(entry) + problem;
+    }
+  }
+  return {};
+}
+
 SecretBytes SecretSet::open(const Node& node) const {
-  const ServedSecret& secret = tree_.secret(node);
+  return node.is_template() ? render(node) : decrypt(node.index);
+}
+
+SecretBytes SecretSet::decrypt(std::size_t index) const {
+  const ServedSecret& secret = tree_.secrets()[index];
   if (keyring_->identities.empty()) {
     throw OpenFailure(describe(secret) + ": no identity is loaded");
   }
   try {
-    return opened_.decrypt(node.secret, secret, identities_);
+    return opened_.decrypt(index, secret, identities_);
   } catch (const age::Error& error) {
     throw OpenFailure(describe(secret) + ": " + std::string(age::to_string(error.kind())) + ": " +
                       error.what());
+  }
+}
+
+// All or nothing: every secret is decrypted and every placeholder filled before anything is
+// returned, and what was decrypted is wiped when this returns, rendered or not.
+SecretBytes SecretSet::render(const Node& node) const {
+  const ServedTemplate& entry = tree_.template_of(node);
+  check_stored_copy(entry);
+  // Each secret is decrypted once, however many placeholders insert it.
+  std::map<std::size_t, SecretBytes> plaintexts;
+  std::vector<const SecretBytes*> inputs;
+  for (const std::size_t secret : entry.secrets) {
+    auto [found, added] = plaintexts.try_emplace(secret);
+    if (added) {
+      try {
+        found->second = decrypt(secret);
+      } catch (const OpenFailure& failure) {
+        throw OpenFailure(template_prefix(entry) + failure.what());
+      }
+    }
+    inputs.push_back(&found->second);
+  }
+  try {
+    SecretBytes rendered = templates::render(entry.parsed, inputs, max_rendered_size_);
+    rendered_sizes_[node.index].store(rendered.size());
+    return rendered;
+  } catch (const templates::RenderError& error) {
+    throw OpenFailure(template_prefix(entry) + error.what());
   }
 }
 

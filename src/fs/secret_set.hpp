@@ -1,8 +1,9 @@
-// What the daemon serves: the tree of secrets of one manifest, each secret's plaintext size,
+// What the daemon serves: the tree of secrets and templates of one manifest, each one's size,
 // and the identities that open them. Plain C++ with no FUSE in it, so it is tested without a
 // mount; the FUSE layer only translates its answers.
 #pragma once
 
+#include <atomic>
 #include <ctime>
 #include <memory>
 #include <span>
@@ -19,7 +20,8 @@
 
 namespace secretfs::fs {
 
-// Why a secret could not be opened; the message names the secret, its file and the reason.
+// Why a secret or template could not be opened; the message names the template, the secret, its
+// file and the reason.
 class OpenFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -44,6 +46,11 @@ class SecretSet {
 
   const Tree& tree() const { return tree_; }
   std::uint64_t size(const Node& node) const;
+
+  // Whether size(node) is the exact size. Only a template can say otherwise: one that chomps a
+  // secret's own bytes shows the size with nothing chomped (at most 2 bytes a placeholder more)
+  // until it is first rendered, and the rendered size from then on.
+  bool size_is_exact(const Node& node) const;
   const std::timespec& time() const { return time_; }
   std::uint64_t generation() const { return generation_; }
   const std::filesystem::path& mount_point() const { return mount_point_; }
@@ -69,7 +76,14 @@ class SecretSet {
   std::string check_file(std::size_t index) const;
   std::uint64_t size_of(std::size_t index) const { return sizes_[index]; }
 
-  // Decrypts the secret behind `node`, whole and authenticated, or throws OpenFailure.
+  // The template at `index` of tree().templates(): what keeps it from rendering now (its stored
+  // copy, or a secret it inserts, checked as check_file does), or "".
+  std::string check_template(std::size_t index) const;
+  std::uint64_t template_size_of(std::size_t index) const;
+  bool template_size_is_exact(std::size_t index) const;
+
+  // Decrypts the secret behind `node`, whole and authenticated, or renders the template behind
+  // it from such secrets; throws OpenFailure.
   SecretBytes open(const Node& node) const;
 
  private:
@@ -86,8 +100,17 @@ class SecretSet {
   std::vector<const age::Identity*> identities_;  // the keyring's, for the age calls
   OpenedFiles opened_;
 
+  // By template index: the size known before rendering, and the size of its last rendering
+  // (kNotRendered until then).
+  std::vector<templates::Size> template_sizes_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> rendered_sizes_;
+  std::uint64_t max_rendered_size_ = 0;
+
   void check_all();
   void read_sizes();
+  void size_templates();
+  SecretBytes decrypt(std::size_t index) const;
+  SecretBytes render(const Node& node) const;
 };
 
 // The exact plaintext size of the age file at `path`, reading only its header when it is

@@ -10,6 +10,7 @@
 #include "fs/secret_set.hpp"
 #include "secretfs/age/age.hpp"
 #include "secretfs/age/stream.hpp"
+#include "secretfs/template.hpp"
 
 namespace secretfs::fs {
 
@@ -51,6 +52,8 @@ ManifestFile read_manifest(const std::filesystem::path& path) {
   const auto absolute = std::filesystem::absolute(path).lexically_normal();
   file.manifest = manifest::parse(file.text, absolute.parent_path(), path.native());
   file.manifest.path = absolute;
+  templates::read_files(file.manifest, path.native());
+  templates::resolve(file.manifest, path.native());
   return file;
 }
 

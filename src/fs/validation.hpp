@@ -13,7 +13,8 @@
 
 namespace secretfs::fs {
 
-// A manifest file's exact text and what it parses to; throws manifest::ManifestError.
+// A manifest file's exact text and what it parses to, its templates read and checked against
+// its secrets; throws manifest::ManifestError.
 struct ManifestFile {
   manifest::Manifest manifest;
   std::string text;

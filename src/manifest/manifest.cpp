@@ -1,8 +1,10 @@
-// The manifest as a whole: top-level keys, the set of secrets, and reading the file.
+// The manifest as a whole: top-level keys, the set of secrets and templates, and reading the
+// file.
 //
 // Top-level problems throw ManifestError at the first one found (in line order), because a
 // manifest with a wrong mount point or identity list cannot be served in part. Problems inside
-// one secret's table only refuse that secret; see secret_table.cpp.
+// one secret's or template's table only refuse that entry; see secret_table.cpp. A template's
+// placeholders are checked later, once its text is read (templates::resolve).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -57,6 +59,7 @@ constexpr std::string_view kAuditLogKey = "audit_log";
 constexpr std::string_view kMaxSecretSizeKey = "max_secret_size";
 constexpr std::string_view kIdentitiesKey = "identities";
 constexpr std::string_view kSecretsKey = "secrets";
+constexpr std::string_view kTemplatesKey = "templates";
 
 // A manifest lists file names, not contents; anything this large is the wrong file.
 constexpr std::size_t kMaxManifestSize = std::size_t{16} << 20;
@@ -74,8 +77,12 @@ std::string where(std::string_view source, int line) {
   return prefix + ": ";
 }
 
-std::string secret_prefix(std::string_view name) {
-  return "secret `" + printable_name(name) + "`: ";
+std::string_view kind_word(EntryKind kind) {
+  return kind == EntryKind::template_ ? "template" : "secret";
+}
+
+std::string entry_prefix(EntryKind kind, std::string_view name) {
+  return std::string(kind_word(kind)) + " `" + printable_name(name) + "`: ";
 }
 
 struct Entry {
@@ -146,11 +153,13 @@ class ManifestReader {
     } else if (key.str() == kIdentitiesKey) {
       read_identities(key, value);
     } else if (key.str() == kSecretsKey) {
-      read_secrets(key, value);
+      read_entries(EntryKind::secret, key, value);
+    } else if (key.str() == kTemplatesKey) {
+      read_entries(EntryKind::template_, key, value);
     } else {
       fail(line_of(key), "unknown key `" + printable_name(key.str()) +
                              "` (expected mount_point, state_dir, keep_generations, "
-                             "audit_log, max_secret_size, identities or secrets)");
+                             "audit_log, max_secret_size, identities, secrets or templates)");
     }
   }
 
@@ -233,56 +242,113 @@ class ManifestReader {
     }
   }
 
-  void read_secrets(const toml::key& key, const toml::node& value) {
-    const auto* secrets = value.as_table();
-    if (secrets == nullptr) {
+  // [secrets."NAME"] or [templates."NAME"]: one table per entry.
+  void read_entries(EntryKind kind, const toml::key& key, const toml::node& value) {
+    const auto* entries = value.as_table();
+    if (entries == nullptr) {
       fail_type(key, value, "a table");
     }
-    for (const Entry& entry : in_line_order(*secrets)) {
+    for (const Entry& entry : in_line_order(*entries)) {
       const std::string name(entry.key->str());
       const auto* table = entry.value->as_table();
       if (table == nullptr) {
-        fail(line_of(*entry.key), secret_prefix(name) + "must be a table such as [secrets.\"" +
-                                      printable_name(name) + "\"], not " +
-                                      std::string(type_phrase(*entry.value)));
+        fail(line_of(*entry.key), entry_prefix(kind, name) + "must be a table such as [" +
+                                      std::string(key.str()) + ".\"" + printable_name(name) +
+                                      "\"], not " + std::string(type_phrase(*entry.value)));
       }
-      readings_.emplace(name, read_secret(name, *table, base_dir_, accounts_));
+      if (kind == EntryKind::secret) {
+        secrets_.emplace(name, read_secret(name, *table, base_dir_, accounts_));
+      } else {
+        templates_.emplace(name, read_template(name, *table, base_dir_, accounts_));
+      }
     }
   }
 
-  // `a` and `a/b` cannot both be served; both are refused, so that neither wins by accident.
+  // A secret or a template, whichever has `name`, as far as conflicts between names go.
+  struct Named {
+    EntryKind kind;
+    int line;
+    std::vector<SecretProblem>* problems;
+  };
+
+  std::vector<Named> named(const std::string& name) {
+    std::vector<Named> found;
+    if (const auto secret = secrets_.find(name); secret != secrets_.end()) {
+      found.push_back({EntryKind::secret, secret->second.secret.line, &secret->second.problems});
+    }
+    if (const auto entry = templates_.find(name); entry != templates_.end()) {
+      found.push_back(
+          {EntryKind::template_, entry->second.template_.line, &entry->second.problems});
+    }
+    return found;
+  }
+
+  // Secrets and templates share one tree, so a name is one file. `a` and `a/b`, or a secret and
+  // a template both called `a`, cannot all be served; each is refused, so that neither wins by
+  // accident.
   void refuse_conflicts() {
     std::vector<std::string> names;
-    for (const auto& [name, reading] : readings_) {
+    for (const auto& [name, reading] : secrets_) {
       if (!check_name(name)) {
+        names.push_back(name);
+      }
+    }
+    for (const auto& [name, reading] : templates_) {
+      if (!check_name(name)) {
+        if (secrets_.contains(name)) {
+          refuse_shared_name(name);
+        }
         names.push_back(name);
       }
     }
     // Names that pass check_name() have no control characters, so they print as they are.
     for (const auto& [file, directory] : find_conflicts(names)) {
-      SecretReading& file_reading = readings_.at(file);
-      SecretReading& directory_reading = readings_.at(directory);
-      file_reading.problems.push_back(
-          {file_reading.secret.line,
-           "is a file, but secret `" + directory + "` needs `" + file + "` to be a directory"});
-      directory_reading.problems.push_back(
-          {directory_reading.secret.line,
-           "needs `" + file + "` to be a directory, but secret `" + file + "` is a file"});
+      for (const Named& file_entry : named(file)) {
+        for (const Named& directory_entry : named(directory)) {
+          file_entry.problems->push_back(
+              {file_entry.line, "is a file, but " + std::string(kind_word(directory_entry.kind)) +
+                                    " `" + directory + "` needs `" + file + "` to be a directory"});
+          directory_entry.problems->push_back(
+              {directory_entry.line, "needs `" + file + "` to be a directory, but " +
+                                         std::string(kind_word(file_entry.kind)) + " `" + file +
+                                         "` is a file"});
+        }
+      }
     }
   }
 
-  // Accepted secrets in name order (the map's order); problems in line order.
+  void refuse_shared_name(const std::string& name) {
+    SecretReading& secret = secrets_.at(name);
+    TemplateReading& entry = templates_.at(name);
+    secret.problems.push_back(
+        {secret.secret.line, "is also the name of a template; a name serves one file"});
+    entry.problems.push_back(
+        {entry.template_.line, "is also the name of a secret; a name serves one file"});
+  }
+
+  // Accepted entries in name order (the maps' order); problems in line order.
   void collect() {
     std::vector<std::pair<int, Problem>> problems;
-    for (auto& [name, reading] : readings_) {
+    const auto refuse = [&](EntryKind kind, const std::string& name,
+                            const std::vector<SecretProblem>& found) {
+      for (const SecretProblem& problem : found) {
+        problems.push_back(
+            {problem.line,
+             Problem{name, entry_problem(source_, problem.line, kind, name, problem.reason),
+                     kind}});
+      }
+    };
+    for (auto& [name, reading] : secrets_) {
       if (reading.problems.empty()) {
         manifest_.secrets.push_back(std::move(reading.secret));
-        continue;
       }
-      for (const SecretProblem& problem : reading.problems) {
-        problems.push_back({problem.line, Problem{name, where(source_, problem.line) +
-                                                            secret_prefix(name) + problem.reason}});
+      refuse(EntryKind::secret, name, reading.problems);
+    }
+    for (auto& [name, reading] : templates_) {
+      if (reading.problems.empty()) {
+        manifest_.templates.push_back(std::move(reading.template_));
       }
+      refuse(EntryKind::template_, name, reading.problems);
     }
     std::stable_sort(problems.begin(), problems.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -294,7 +360,8 @@ class ManifestReader {
   std::string source_;
   std::filesystem::path base_dir_;
   const Accounts& accounts_;
-  std::map<std::string, SecretReading> readings_;
+  std::map<std::string, SecretReading> secrets_;
+  std::map<std::string, TemplateReading> templates_;
   Manifest manifest_;
 };
 

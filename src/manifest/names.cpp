@@ -138,4 +138,14 @@ std::string printable_name(std::string_view name) {
   return printable;
 }
 
+std::string entry_problem(std::string_view source, int line, EntryKind kind, std::string_view name,
+                          std::string_view reason) {
+  std::string message(source);
+  if (line > 0) {
+    message += ":" + std::to_string(line);
+  }
+  message += kind == EntryKind::template_ ? ": template `" : ": secret `";
+  return message + printable_name(name) + "`: " + std::string(reason);
+}
+
 }  // namespace secretfs::manifest

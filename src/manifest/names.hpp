@@ -1,9 +1,12 @@
-// Checks on the set of secret names as a whole, beside check_name() for one name.
+// Checks on the set of secret names as a whole, beside check_name() for one name, and how
+// messages name them.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "secretfs/manifest.hpp"
 
 namespace secretfs::manifest {
 
@@ -21,5 +24,10 @@ std::vector<NameConflict> find_conflicts(const std::vector<std::string>& names);
 // `name` made safe to print: control characters become \xNN, so that a hostile name cannot
 // forge lines in a log or a terminal.
 std::string printable_name(std::string_view name);
+
+// How every refusal of a secret or template reads:
+// "manifest.toml:7: template `app/env`: REASON" ("manifest.toml: ..." when `line` is 0).
+std::string entry_problem(std::string_view source, int line, EntryKind kind, std::string_view name,
+                          std::string_view reason);
 
 }  // namespace secretfs::manifest

@@ -1,5 +1,5 @@
-// One secret's table. Each problem refuses this secret alone; the caller decides what the whole
-// manifest does about it.
+// One secret's or template's table. Each problem refuses this entry alone; the caller decides
+// what the whole manifest does about it.
 #include "manifest/secret_table.hpp"
 
 #include <sys/stat.h>
@@ -19,6 +19,7 @@ namespace secretfs::manifest {
 namespace {
 
 constexpr std::string_view kFileKey = "file";
+constexpr std::string_view kContentKey = "content";
 constexpr std::string_view kOwnerKey = "owner";
 constexpr std::string_view kGroupKey = "group";
 constexpr std::string_view kModeKey = "mode";
@@ -77,11 +78,13 @@ struct AccountRef {
   std::string name;
 };
 
+// Reads a secret's table, or a template's: the same keys, but a template takes its text from
+// `content` or from `file`, and a secret's `file` is its age file.
 class SecretReader {
  public:
-  SecretReader(const std::string& name, const toml::table& table,
+  SecretReader(EntryKind kind, const std::string& name, const toml::table& table,
                const std::filesystem::path& base_dir, const Accounts& accounts)
-      : table_(table), base_dir_(base_dir), accounts_(accounts) {
+      : kind_(kind), table_(table), base_dir_(base_dir), accounts_(accounts) {
     reading_.secret.name = name;
     reading_.secret.line = line_of(table);
   }
@@ -93,7 +96,11 @@ class SecretReader {
     for (auto&& [key, value] : table_) {
       read_key(key, value);
     }
-    read_file();
+    if (kind_ == EntryKind::template_) {
+      read_text_source();
+    } else {
+      read_file();
+    }
     read_owner_and_group();
     read_mode();
     return std::move(reading_);
@@ -112,11 +119,12 @@ class SecretReader {
   // Keeps each known key whose value has the right type; refuses the others.
   void read_key(const toml::key& key, const toml::node& value) {
     const std::string_view name = key.str();
-    if (name == kFileKey || name == kModeKey) {
+    const bool content = kind_ == EntryKind::template_ && name == kContentKey;
+    if (name == kFileKey || name == kModeKey || content) {
       if (!value.is_string()) {
         return refuse_type(key, value, "a string");
       }
-      (name == kFileKey ? file_ : mode_) = &value;
+      (content ? content_ : name == kFileKey ? file_ : mode_) = &value;
     } else if (name == kOwnerKey || name == kGroupKey) {
       if (!value.is_string() && !value.is_integer()) {
         return refuse_type(key, value, "a string or an integer");
@@ -124,7 +132,28 @@ class SecretReader {
       (name == kOwnerKey ? owner_ : group_) = &value;
     } else {
       refuse(line_of(key),
-             "unknown key " + in_backticks(name) + " (expected file, owner, group or mode)");
+             "unknown key " + in_backticks(name) +
+                 (kind_ == EntryKind::template_ ? " (expected content, file, owner, group or mode)"
+                                                : " (expected file, owner, group or mode)"));
+    }
+  }
+
+  // A template's text is either in the manifest or in a file, never both: which one would win
+  // is a guess the manifest should not leave to secretfs.
+  void read_text_source() {
+    if (content_ != nullptr && file_ != nullptr) {
+      return refuse(line_of(*file_),
+                    "keys `content` and `file` are both set; a template takes "
+                    "its text from one of them");
+    }
+    if (file_ != nullptr) {
+      return read_file();
+    }
+    if (content_ != nullptr) {
+      reading_.content = content_->as_string()->get();
+    } else if (!table_.contains(kContentKey) && !table_.contains(kFileKey)) {
+      // A key of the wrong type was reported already; "missing" would contradict that.
+      refuse(line_of(table_), "key `content` or `file` is missing");
     }
   }
 
@@ -263,14 +292,18 @@ class SecretReader {
     }
     if (!refused.empty()) {
       return refuse(line_of(*mode_), "mode `" + text + "` has " + join_names(refused) +
-                                         " bits; a secret may only have read bits (0444)");
+                                         " bits; a " +
+                                         (kind_ == EntryKind::template_ ? "template" : "secret") +
+                                         " may only have read bits (0444)");
     }
     reading_.secret.mode = mode & kReadBits;
   }
 
+  EntryKind kind_;
   const toml::table& table_;
   const std::filesystem::path& base_dir_;
   const Accounts& accounts_;
+  const toml::node* content_ = nullptr;
   const toml::node* file_ = nullptr;
   const toml::node* owner_ = nullptr;
   const toml::node* group_ = nullptr;
@@ -282,7 +315,25 @@ class SecretReader {
 
 SecretReading read_secret(const std::string& name, const toml::table& table,
                           const std::filesystem::path& base_dir, const Accounts& accounts) {
-  return SecretReader(name, table, base_dir, accounts).read();
+  return SecretReader(EntryKind::secret, name, table, base_dir, accounts).read();
+}
+
+TemplateReading read_template(const std::string& name, const toml::table& table,
+                              const std::filesystem::path& base_dir, const Accounts& accounts) {
+  SecretReading reading =
+      SecretReader(EntryKind::template_, name, table, base_dir, accounts).read();
+  Secret& secret = reading.secret;
+  TemplateReading result;
+  Template& entry = result.template_;
+  entry.name = std::move(secret.name);
+  entry.text = std::move(reading.content);
+  entry.file = std::move(secret.file);
+  entry.uid = secret.uid;
+  entry.gid = secret.gid;
+  entry.mode = secret.mode;
+  entry.line = secret.line;
+  result.problems = std::move(reading.problems);
+  return result;
 }
 
 std::string_view type_phrase(const toml::node& node) {

@@ -35,7 +35,13 @@ class RecordReader {
     }
     record.manifest = string_field(root, "manifest");
     for (const json& secret : field(root, "secrets", &json::is_array)) {
-      record.secrets.push_back(read_secret(secret));
+      record.secrets.push_back(read_entry(secret, "secret"));
+    }
+    // Generations stored before templates existed have none.
+    if (root.contains("templates")) {
+      for (const json& stored : field(root, "templates", &json::is_array)) {
+        record.templates.push_back(read_entry(stored, "template"));
+      }
     }
     return record;
   }
@@ -76,9 +82,10 @@ class RecordReader {
     return number;
   }
 
-  StoredSecret read_secret(const json& secret) const {
+  // An entry of `secrets` or `templates` (`kind` says which): the two have the same fields.
+  StoredSecret read_entry(const json& secret, const char* kind) const {
     if (!secret.is_object()) {
-      fail("an entry of `secrets` is not an object");
+      fail("an entry of `secrets` or `templates` is not an object");
     }
     StoredSecret stored{string_field(secret, "name"), string_field(secret, "file"),
                         string_field(secret, "blob"), std::nullopt};
@@ -89,7 +96,7 @@ class RecordReader {
                                signed_field(stamp, "changed_ns")};
     }
     if (!is_blob_name(stored.blob)) {
-      fail("secret `" + manifest::printable_name(stored.name) + "`: blob `" +
+      fail(std::string(kind) + " `" + manifest::printable_name(stored.name) + "`: blob `" +
            manifest::printable_name(stored.blob) + "` is not a SHA-256 name");
     }
     return stored;
@@ -100,17 +107,25 @@ class RecordReader {
 
 }  // namespace
 
-bool same_content(const GenerationRecord& a, const GenerationRecord& b) {
-  if (a.manifest_sha256 != b.manifest_sha256 || a.manifest != b.manifest ||
-      a.secrets.size() != b.secrets.size()) {
+namespace {
+
+bool same_blobs(const std::vector<StoredSecret>& a, const std::vector<StoredSecret>& b) {
+  if (a.size() != b.size()) {
     return false;
   }
-  for (std::size_t i = 0; i < a.secrets.size(); ++i) {
-    if (a.secrets[i].name != b.secrets[i].name || a.secrets[i].blob != b.secrets[i].blob) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name != b[i].name || a[i].blob != b[i].blob) {
       return false;
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool same_content(const GenerationRecord& a, const GenerationRecord& b) {
+  return a.manifest_sha256 == b.manifest_sha256 && a.manifest == b.manifest &&
+         same_blobs(a.secrets, b.secrets) && same_blobs(a.templates, b.templates);
 }
 
 // Written a secret at a time rather than built as one JSON document first: the document of a
@@ -145,7 +160,22 @@ std::string to_json(const GenerationRecord& record) {
       text += '}';
       separator = ",\n";
     }
-    text += record.secrets.empty() ? "]\n}\n" : "\n  ]\n}\n";
+    text += record.secrets.empty() ? "]" : "\n  ]";
+    // Written only when there are some, so that a generation without templates is stored
+    // exactly as before they existed.
+    if (!record.templates.empty()) {
+      text += ",\n  \"templates\": [";
+      separator = "\n";
+      for (const StoredTemplate& stored : record.templates) {
+        fmt::format_to(std::back_inserter(text),
+                       "{}    {{\"name\": {}, \"file\": {}, \"blob\": {}}}", separator,
+                       json(stored.name).dump(), json(stored.file).dump(),
+                       json(stored.blob).dump());
+        separator = ",\n";
+      }
+      text += "\n  ]";
+    }
+    text += "\n}\n";
     return text;
   } catch (const json::type_error&) {
     // TOML text is UTF-8, but the manifest's own folder on disk need not be.

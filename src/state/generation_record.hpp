@@ -33,16 +33,21 @@ struct StoredSecret {
   std::optional<FileStamp> stamp;  // of `file` when it was read; absent in older generations
 };
 
+// A template given with `file` is stored like a ciphertext: its text as a blob named by its
+// SHA-256. (Templates given with `content` are in the manifest's text already.)
+using StoredTemplate = StoredSecret;
+
 struct GenerationRecord {
   Number number = 0;
   std::int64_t created = 0;
   std::string manifest_sha256;
   std::filesystem::path manifest;
-  std::vector<StoredSecret> secrets;  // sorted by name, as the manifest's secrets are
+  std::vector<StoredSecret> secrets;      // sorted by name, as the manifest's secrets are
+  std::vector<StoredTemplate> templates;  // sorted by name; without a stamp
 };
 
-// Holds the same manifest and the same ciphertexts under the same names, so storing again
-// would change nothing.
+// Holds the same manifest and the same ciphertexts and template files under the same names, so
+// storing again would change nothing.
 bool same_content(const GenerationRecord& a, const GenerationRecord& b);
 
 std::string to_json(const GenerationRecord& record);

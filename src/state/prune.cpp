@@ -1,5 +1,5 @@
-// Removing old generations, then the ciphertexts no remaining generation uses, then whatever
-// a crash left behind under a temporary name.
+// Removing old generations, then the ciphertexts and template files no remaining generation
+// uses, then whatever a crash left behind under a temporary name.
 #include <algorithm>
 #include <set>
 #include <system_error>
@@ -58,8 +58,12 @@ void remove_unreferenced_blobs(const std::filesystem::path& root) {
   // only when every remaining generation is known not to use it.
   std::set<std::string> referenced;
   for (const Number number : generation_numbers(root)) {
-    for (const StoredSecret& secret : read_record(root, number).secrets) {
+    const GenerationRecord record = read_record(root, number);
+    for (const StoredSecret& secret : record.secrets) {
       referenced.insert(secret.blob);
+    }
+    for (const StoredTemplate& stored : record.templates) {
+      referenced.insert(stored.blob);
     }
   }
   const auto blobs = root / kBlobsFolder;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "manifest/names.hpp"
 #include "secretfs/state.hpp"
+#include "secretfs/template.hpp"
 #include "state/durable_files.hpp"
 #include "state/layout.hpp"
 
@@ -64,9 +66,10 @@ GenerationInfo info_of(const GenerationRecord& record, std::optional<Number> cur
   return info;
 }
 
-std::string secret_prefix(const std::string& source, const manifest::Secret& secret) {
-  return source + ":" + std::to_string(secret.line) + ": secret `" +
-         manifest::printable_name(secret.name) + "`: ";
+void refuse(manifest::Manifest& manifest, const std::string& source, manifest::EntryKind kind,
+            const std::string& name, int line, const std::string& reason) {
+  manifest.problems.push_back(
+      {name, manifest::entry_problem(source, line, kind, name, reason), kind});
 }
 
 // Serves each secret from its stored copy. A secret without one was refused when the
@@ -82,23 +85,63 @@ void point_at_blobs(manifest::Manifest& manifest, const GenerationRecord& record
   for (manifest::Secret& secret : manifest.secrets) {
     const auto found = blobs.find(secret.name);
     if (found == blobs.end()) {
-      manifest.problems.push_back({secret.name, secret_prefix(source, secret) +
-                                                    "no ciphertext was stored for it in " +
-                                                    "generation " + std::to_string(record.number) +
-                                                    " (it was refused then)"});
+      refuse(manifest, source, manifest::EntryKind::secret, secret.name, secret.line,
+             "no ciphertext was stored for it in generation " + std::to_string(record.number) +
+                 " (it was refused then)");
       continue;
     }
     secret.file = blob_path(root, found->second);
     secret.sha256 = found->second;
     if (kind_of(secret.file) != Kind::file) {
-      manifest.problems.push_back({secret.name, secret_prefix(source, secret) +
-                                                    "its stored ciphertext " +
-                                                    secret.file.string() + " is missing"});
+      refuse(manifest, source, manifest::EntryKind::secret, secret.name, secret.line,
+             "its stored ciphertext " + secret.file.string() + " is missing");
       continue;
     }
     served.push_back(std::move(secret));
   }
   manifest.secrets = std::move(served);
+}
+
+// The text of a template given with `file` is read from its stored copy and checked against
+// the copy's SHA-256 name, so that what is served is what was validated when it was stored.
+// The daemon checks that name again at every open of the template.
+std::optional<std::string> read_stored_template(manifest::Template& entry,
+                                                const GenerationRecord& record,
+                                                const std::filesystem::path& root) {
+  const auto found =
+      std::find_if(record.templates.begin(), record.templates.end(),
+                   [&](const StoredTemplate& stored) { return stored.name == entry.name; });
+  if (found == record.templates.end()) {
+    return "no template file was stored for it in generation " + std::to_string(record.number) +
+           " (it was refused then)";
+  }
+  entry.file = blob_path(root, found->blob);
+  entry.sha256 = found->blob;
+  try {
+    entry.text = read_file(entry.file, templates::kMaxTemplateSize, Links::refuse);
+  } catch (const StateError& error) {
+    return std::string("its stored copy cannot be read: ") + error.what();
+  }
+  if (sha256_hex(entry.text) != entry.sha256) {
+    return "its stored copy " + entry.file.string() +
+           " does not match its SHA-256 name; the state directory was changed";
+  }
+  return std::nullopt;
+}
+
+void read_stored_templates(manifest::Manifest& manifest, const GenerationRecord& record,
+                           const std::filesystem::path& root, const std::string& source) {
+  std::vector<manifest::Template> kept;
+  for (manifest::Template& entry : manifest.templates) {
+    if (!entry.file.empty()) {
+      if (const auto reason = read_stored_template(entry, record, root)) {
+        refuse(manifest, source, manifest::EntryKind::template_, entry.name, entry.line, *reason);
+        continue;
+      }
+    }
+    kept.push_back(std::move(entry));
+  }
+  manifest.templates = std::move(kept);
 }
 
 }  // namespace
@@ -192,6 +235,9 @@ manifest::Manifest StateDir::load(Number number, const manifest::Accounts& accou
   manifest.path = record.manifest;
 
   point_at_blobs(manifest, record, path_, manifest_path.string());
+  read_stored_templates(manifest, record, path_, manifest_path.string());
+  // After the secrets: a template whose secret has no stored ciphertext cannot be served.
+  templates::resolve(manifest, manifest_path.string());
   return manifest;
 }
 

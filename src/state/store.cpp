@@ -124,8 +124,20 @@ class BlobWriter {
 
 enum class Blobs { store, leave };
 
-// The record `manifest` would be stored as; with Blobs::store, each ciphertext is also copied
-// into its blob when that blob is missing.
+// Templates given with `file`, as they are stored: their text, read when the manifest was,
+// becomes a blob like a ciphertext, so that a rollback renders them after the file is gone.
+std::vector<StoredTemplate> stored_templates(const manifest::Manifest& manifest) {
+  std::vector<StoredTemplate> stored;
+  for (const manifest::Template& entry : manifest.templates) {
+    if (!entry.file.empty()) {
+      stored.push_back({entry.name, entry.file.native(), sha256_hex(entry.text), std::nullopt});
+    }
+  }
+  return stored;
+}
+
+// The record `manifest` would be stored as; with Blobs::store, each ciphertext and template
+// file is also copied into its blob when that blob is missing.
 GenerationRecord record_of(const std::filesystem::path& root, const manifest::Manifest& manifest,
                            const std::string& text, Blobs blobs) {
   GenerationRecord record;
@@ -139,6 +151,14 @@ GenerationRecord record_of(const std::filesystem::path& root, const manifest::Ma
         {secret.name, secret.file.native(), sha256_hex(ciphertext.bytes), ciphertext.stamp});
     if (blobs == Blobs::store) {
       writer.add(record.secrets.back().blob, ciphertext.bytes);
+    }
+  }
+  record.templates = stored_templates(manifest);
+  if (blobs == Blobs::store) {
+    for (std::size_t index = 0; const manifest::Template& entry : manifest.templates) {
+      if (!entry.file.empty()) {
+        writer.add(record.templates[index++].blob, entry.text);
+      }
     }
   }
   writer.commit();
@@ -253,7 +273,16 @@ bool StateDir::is_current(const manifest::Manifest& manifest, const std::string&
         return false;
       }
     }
-    return true;
+    // Template files were read with the manifest: comparing their hashes costs no reading.
+    const auto templates = stored_templates(manifest);
+    for (const StoredTemplate& entry : stored.templates) {
+      if (kind_of(blob_path(path_, entry.blob)) != Kind::file) {
+        return false;
+      }
+    }
+    return std::equal(
+        templates.begin(), templates.end(), stored.templates.begin(), stored.templates.end(),
+        [](const auto& a, const auto& b) { return a.name == b.name && a.blob == b.blob; });
   } catch (const StateError&) {
     return false;  // a file that cannot be read: the manifest is not what is stored
   }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
@@ -11,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -20,6 +22,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "secretfs/age/age.hpp"
 #include "secretfs/age/x25519.hpp"
@@ -32,6 +35,12 @@ using namespace std::chrono_literals;
 constexpr auto kMountWait = 15s;
 constexpr auto kStopWait = 10s;
 constexpr auto kPoll = 20ms;
+
+constexpr std::size_t kMarkerBytes = 16;
+constexpr std::size_t kScanBlock = 1 << 20;
+// Regions larger than this are not scanned: under AddressSanitizer the daemon maps terabytes of
+// shadow memory, which would take hours to read, and no secret is ever held in one that large.
+constexpr unsigned long kLargestScannedRegion = 1UL << 32;
 
 bool exited(pid_t pid, int& status) {
   return ::waitpid(pid, &status, WNOHANG) == pid;
@@ -82,6 +91,54 @@ std::string output_of(const std::string& command) {
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
   return output;
+}
+
+// A marker no other memory can hold by chance: "secretfs-marker-" and 32 random hex digits.
+std::string unique_marker() {
+  REQUIRE(sodium_init() >= 0);
+  unsigned char random[kMarkerBytes];
+  randombytes_buf(random, sizeof random);
+  char hex[2 * kMarkerBytes + 1];
+  sodium_bin2hex(hex, sizeof hex, random, sizeof random);
+  return std::string("secretfs-marker-") + hex;
+}
+
+// How many times `needle` occurs in the readable memory of process `pid` (as root).
+std::size_t occurrences_in_memory(pid_t pid, const std::string& needle) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  const int mem = ::open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY);
+  REQUIRE(mem >= 0);
+  std::size_t hits = 0;
+  std::vector<char> block(kScanBlock + needle.size());
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream fields(line);
+    std::string range, permissions;
+    fields >> range >> permissions;
+    if (permissions[0] != 'r') {
+      continue;
+    }
+    const auto dash = range.find('-');
+    const unsigned long start = std::stoul(range.substr(0, dash), nullptr, 16);
+    const unsigned long end = std::stoul(range.substr(dash + 1), nullptr, 16);
+    if (end - start > kLargestScannedRegion) {
+      continue;
+    }
+    for (unsigned long at = start; at < end; at += kScanBlock) {
+      const std::size_t want = std::min<unsigned long>(block.size(), end - at);
+      const ssize_t got = ::pread(mem, block.data(), want, static_cast<off_t>(at));
+      if (got <= 0) {
+        break;  // [vvar] and guard pages cannot be read
+      }
+      const std::string_view text(block.data(), static_cast<std::size_t>(got));
+      for (auto found = text.find(needle); found != std::string_view::npos;
+           found = text.find(needle, found + 1)) {
+        // A match that starts in the overlap is counted by the next block.
+        hits += found < kScanBlock ? 1 : 0;
+      }
+    }
+  }
+  ::close(mem);
+  return hits;
 }
 
 TempDir::TempDir() {

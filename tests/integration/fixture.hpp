@@ -110,6 +110,12 @@ struct OpenFds {
 OpenFds open_fds(pid_t pid);
 std::size_t resident_kib(pid_t pid);
 
+// A marker no other memory can hold by chance: "secretfs-marker-" and 32 random hex digits.
+std::string unique_marker();
+
+// How many times `needle` occurs in the readable memory of process `pid` (as root).
+std::size_t occurrences_in_memory(pid_t pid, const std::string& needle);
+
 // Changes the calling process's groups, gid and uid to `reader`'s; false when refused. For
 // forked children that read as a service would.
 bool become(const Reader& reader);

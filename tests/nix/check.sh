@@ -3,8 +3,9 @@
 #   1. every .nix file parses (nix-instantiate --parse);
 #   2. nixos/manifest.nix, which needs only builtins, passes tests/nix/manifest-test.nix;
 #   3. nixos/switch.sh keeps links and restarts the services of changed secrets as it should;
-#   4. the manifest the module writes for a sample configuration passes `secretfs check`, and
-#      the module and `secretfs check` agree on which secret names are refused;
+#   4. the manifest the module writes for a sample configuration (secrets and templates) passes
+#      `secretfs check`, and the module and `secretfs check` agree on which secret names are
+#      refused;
 #   5. with NIXPKGS_LIB set to a nixpkgs `lib` folder, the whole module evaluates, docs/nixos.md
 #      names every option, and nixos/package.nix and flake.nix evaluate with stand-ins for
 #      nixpkgs (the tests the build runs, the outputs' shape);
@@ -160,6 +161,7 @@ make_age_files() {
   recipient=$(age-keygen -y "$work/key.txt")
   printf 'one' | age -r "$recipient" -o "$work/one.age"
   printf 'two' | age -r "$recipient" -a -o "$work/two.age"
+  printf 'token = {{ api token | base64 }}\n' >"$work/app.tmpl"
 }
 
 check_sample_manifest() {

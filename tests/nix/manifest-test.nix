@@ -34,6 +34,23 @@ let
     };
   };
 
+  withTemplates = sample // {
+    templates = {
+      "app/env" = {
+        content = "DB={{ db/password | chomp }}\n";
+        owner = "app";
+        mode = "0440";
+        restartUnits = [ "app" ];
+        path = "/etc/app/env";
+      };
+      conf = {
+        file = "/srv/conf.tmpl";
+        group = 7;
+        reloadUnits = [ "nginx.service" ];
+      };
+    };
+  };
+
   # Each case: the value computed and the value wanted.
   cases = {
     tomlOfSample = {
@@ -96,6 +113,112 @@ let
         owner = "root"
         mode = "0400"
       '';
+    };
+
+    tomlWithTemplates = {
+      got = derive.toml (withTemplates // { secrets = { }; });
+      want = ''
+        # Written by the secretfs NixOS module from services.secretfs.
+        mount_point = "/run/secrets"
+        state_dir = "/var/lib/secretfs"
+        keep_generations = 10
+        identities = ["/etc/ssh/ssh_host_ed25519_key"]
+
+        [templates."app/env"]
+        content = "DB={{ db/password | chomp }}\n"
+        owner = "app"
+        mode = "0440"
+
+        [templates."conf"]
+        file = "/srv/conf.tmpl"
+        owner = "root"
+        group = 7
+        mode = "0400"
+      '';
+    };
+
+    templatesHaveNoProblems = {
+      got = derive.problems withTemplates;
+      want = [ ];
+    };
+
+    unitsWithTemplates = {
+      got = derive.unitsBySecret withTemplates;
+      want = {
+        api = {
+          restart = [ ];
+          reload = [ ];
+        };
+        "app/env" = {
+          restart = [ "app.service" ];
+          reload = [ ];
+        };
+        conf = {
+          restart = [ ];
+          reload = [ "nginx.service" ];
+        };
+        "db/password" = {
+          restart = [ "postgresql.service" ];
+          reload = [ "nginx.service" ];
+        };
+      };
+    };
+
+    consumerUnitsWithTemplates = {
+      got = derive.consumerUnits withTemplates;
+      want = [
+        "app.service"
+        "nginx.service"
+        "postgresql.service"
+      ];
+    };
+
+    linksWithTemplates = {
+      got = derive.linksText withTemplates;
+      want = "/etc/api/token\t/run/secrets/api\n/etc/app/env\t/run/secrets/app/env\n";
+    };
+
+    problemsOfBadTemplates = {
+      got = derive.problems (
+        base
+        // {
+          secrets = {
+            api.file = "/a";
+            x.file = "/x";
+          };
+          templates = {
+            both = {
+              content = "a";
+              file = "/b";
+            };
+            neither = { };
+            api = {
+              content = "same name";
+              mode = "0600";
+            };
+            "x/y".content = "under a secret";
+            linked = {
+              content = "c";
+              path = "/etc/shared";
+              restartUnits = [ "web.socket" ];
+            };
+            "../up" = {
+              content = "d";
+              path = "/etc/shared";
+            };
+          };
+        }
+      );
+      want = [
+        "services.secretfs.templates.\"../up\": name has a `..` segment; secretfs would refuse it"
+        "services.secretfs.templates.\"api\": `api` is also a secret; a name serves one file"
+        "services.secretfs.templates.\"api\": mode `0600` grants more than read (write, execute, setuid, setgid and sticky are refused)"
+        "services.secretfs.templates.\"both\": `content` and `file` are both set; a template takes its text from one of them"
+        "services.secretfs.templates.\"linked\": unit `web.socket` is not a service (restartUnits and reloadUnits name services)"
+        "services.secretfs.templates.\"neither\": neither `content` nor `file` is set (the template's text)"
+        "services.secretfs.templates: `x` and `x/y` conflict: `x` would be both a file and a directory"
+        "services.secretfs.templates: more than one secret or template has path `/etc/shared`"
+      ];
     };
 
     sampleHasNoProblems = {

@@ -284,6 +284,22 @@ let
     services.secretfs.enable = true;
   };
 
+  # Templates reach the manifest, the units to restart, the links and the ordering.
+  withTemplates = evaluate {
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      secrets."db/password".file = "/srv/db.age";
+      templates."app/env" = {
+        content = "DB={{ db/password | chomp }}\n";
+        owner = "app";
+        restartUnits = [ "app" ];
+        path = "/etc/app/env";
+      };
+      templates.conf.file = "/srv/conf.tmpl";
+    };
+  };
+
   bad = evaluate {
     services.secretfs = {
       enable = true;
@@ -713,6 +729,47 @@ let
         testImportsTheVmTest = [ ../nixos/secretfs.nix ];
       };
     };
+    templatesReachManifestUnitsAndLinks =
+      let
+        config = withTemplates.config;
+        built' = config.services.secretfs.build;
+      in
+      {
+        got = {
+          assertions = failedAssertions config;
+          paths = lib.mapAttrs (_: entry: entry.path) config.services.secretfs.templates;
+          manifest = built'.manifest.text == derive.toml config.services.secretfs;
+          hasTemplates = lib.hasInfix "[templates.\"conf\"]\nfile = \"/srv/conf.tmpl\"" built'.manifest.text;
+          units = builtins.fromJSON built'.units.text;
+          links = built'.links.text;
+          ordered = lib.elem "app.service" config.systemd.services.secretfs.before;
+        };
+        want = {
+          assertions = [ ];
+          paths = {
+            "app/env" = "/etc/app/env";
+            conf = "/run/secrets/conf";
+          };
+          manifest = true;
+          hasTemplates = true;
+          units = {
+            "app/env" = {
+              restart = [ "app.service" ];
+              reload = [ ];
+            };
+            conf = {
+              restart = [ ];
+              reload = [ ];
+            };
+            "db/password" = {
+              restart = [ ];
+              reload = [ ];
+            };
+          };
+          links = "/etc/app/env\t/run/secrets/app/env\n";
+          ordered = true;
+        };
+      };
     disabledDoesNothing = {
       got = {
         services = disabled.config.systemd.services;

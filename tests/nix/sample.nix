@@ -1,5 +1,6 @@
 # Manifests the NixOS module would write, for `secretfs check` to judge (tests/nix/check.sh).
-# `dir` holds key.txt, one.age and two.age, made by the script with a throwaway key.
+# `dir` holds key.txt, one.age and two.age, made by the script with a throwaway key, and the
+# template file app.tmpl.
 { dir }:
 let
   derive = import ../../nixos/manifest.nix;
@@ -31,6 +32,19 @@ let
     root-password = {
       file = "${dir}/missing.age";
       neededForUsers = true;
+    };
+  }
+  // {
+    templates = {
+      "app/env" = {
+        content = "DATABASE_URL=postgres://app:{{ db/password | chomp }}@db/app\n";
+        restartUnits = [ "app.service" ];
+      };
+      "app/conf" = {
+        file = "${dir}/app.tmpl";
+        mode = "0440";
+        path = "${dir}/links/app.conf";
+      };
     };
   };
 

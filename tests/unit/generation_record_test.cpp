@@ -91,3 +91,32 @@ TEST_CASE("a path that is not UTF-8 cannot be recorded, and says so", "[state]")
                     "generation 7: a path or secret name is not valid UTF-8, "
                     "so it cannot be recorded");
 }
+
+TEST_CASE("template files are recorded after the secrets, and only when there are some",
+          "[state]") {
+  GenerationRecord record = sample();
+  record.secrets.pop_back();
+  record.templates.push_back({"app/env", "/srv/app.env.tmpl", kHashA, std::nullopt});
+  const std::string text = to_json(record);
+  CHECK(text.ends_with("\"changed_ns\": -5}}\n  ],\n  \"templates\": [\n"
+                       "    {\"name\": \"app/env\", \"file\": \"/srv/app.env.tmpl\", \"blob\": \"" +
+                       kHashA + "\"}\n  ]\n}\n"));
+  const GenerationRecord back = parse_record(text, "generation.json");
+  REQUIRE(back.templates.size() == 1);
+  CHECK(back.templates[0].name == "app/env");
+  CHECK(back.templates[0].file == "/srv/app.env.tmpl");
+  CHECK(back.templates[0].blob == kHashA);
+  CHECK_FALSE(secretfs::state::same_content(back, sample()));
+
+  // A record written before templates existed has none.
+  CHECK(parse_record(to_json(sample()), "generation.json").templates.empty());
+  CHECK(to_json(sample()).find("templates") == std::string::npos);
+}
+
+TEST_CASE("a template entry with a blob that is not a SHA-256 makes the record unreadable",
+          "[state]") {
+  GenerationRecord record = sample();
+  record.templates.push_back({"t", "/srv/t.tmpl", "../../etc/passwd", std::nullopt});
+  CHECK_THROWS_WITH(parse_record(to_json(record), "generation.json"),
+                    "generation.json: template `t`: blob `../../etc/passwd` is not a SHA-256 name");
+}

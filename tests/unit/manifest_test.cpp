@@ -112,7 +112,7 @@ identities = ["/etc/ssh/ssh_host_ed25519_key", "keys/host.txt", "../other/./key"
 TEST_CASE("top-level mistakes throw ManifestError naming source, line and key", "[manifest]") {
   CHECK(error_of("mount_point = \"/run/secrets\"\nstate = \"/var/lib/x\"\n") ==
         "manifest.toml:2: unknown key `state` (expected mount_point, state_dir, "
-        "keep_generations, audit_log, max_secret_size, identities or secrets)");
+        "keep_generations, audit_log, max_secret_size, identities, secrets or templates)");
   CHECK(error_of("\nmount_point = 3\n") ==
         "manifest.toml:2: key `mount_point` must be a string, not an integer");
   CHECK(error_of("mount_point = \"run/secrets\"\n") ==
@@ -155,7 +155,7 @@ TEST_CASE("the first top-level mistake by line is the one reported", "[manifest]
   // toml++ keeps keys sorted by name; `zzz` comes first in the file, `aaa` second.
   CHECK(error_of("zzz = 1\naaa = 2\n") ==
         "manifest.toml:1: unknown key `zzz` (expected mount_point, state_dir, keep_generations, "
-        "audit_log, max_secret_size, identities or secrets)");
+        "audit_log, max_secret_size, identities, secrets or templates)");
 }
 
 TEST_CASE("TOML syntax errors name the source, line and column", "[manifest]") {

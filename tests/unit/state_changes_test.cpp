@@ -42,3 +42,44 @@ TEST_CASE("changed_secrets of identical generations is empty", "[state]") {
   CHECK(changed_secrets(one, one).empty());
   CHECK(changed_secrets(manifest({}), manifest({})).empty());
 }
+
+namespace {
+
+using secretfs::manifest::Template;
+
+Template template_of(const std::string& name, const std::string& text,
+                     std::vector<std::string> references, uid_t uid = 0) {
+  Template result;
+  result.name = name;
+  result.text = text;
+  result.references = std::move(references);
+  result.uid = uid;
+  result.gid = uid;
+  result.mode = 0400;
+  return result;
+}
+
+Manifest with_templates(std::vector<Secret> secrets, std::vector<Template> templates) {
+  Manifest result = manifest(std::move(secrets));
+  result.templates = std::move(templates);
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("a template changes with its text, its owner or a secret it inserts", "[state]") {
+  const auto before = with_templates(
+      {secret("db", "aa"), secret("api", "bb", 1)},
+      {template_of("same", "{{ api }}", {"api"}), template_of("text", "A={{ api }}", {"api"}),
+       template_of("owner", "{{ api }}", {"api"}, 1), template_of("db-user", "{{ db }}", {"db"}),
+       template_of("removed", "x", {})});
+  // `api` changes owner only: what it renders to does not change, so its users stay.
+  const auto after = with_templates(
+      {secret("db", "a2"), secret("api", "bb", 2)},
+      {template_of("same", "{{ api }}", {"api"}), template_of("text", "B={{ api }}", {"api"}),
+       template_of("owner", "{{ api }}", {"api"}, 2), template_of("db-user", "{{ db }}", {"db"}),
+       template_of("added", "y", {})});
+  CHECK(changed_secrets(before, after) ==
+        std::vector<std::string>{"added", "api", "db", "db-user", "owner", "removed", "text"});
+  CHECK(changed_secrets(after, after).empty());
+}

@@ -130,3 +130,38 @@ TEST_CASE("a path that turns from file into directory gets a new inode", "[tree]
   CHECK(directory->is_directory());
   CHECK(after.node(file->inode) == nullptr);
 }
+
+TEST_CASE("templates are files of the tree beside secrets, each placeholder bound to its secret",
+          "[tree]") {
+  secretfs::manifest::Template env;
+  env.name = "app/env";
+  env.text = "A={{ db/password | chomp }} B={{ api }} C={{ db/password }}";
+  env.uid = 7;
+  env.gid = 8;
+  env.mode = 0440;
+  env.file = "/state/blobs/abc";
+  env.sha256 = "abc";
+  InodeRegistry inodes;
+  const Tree tree({secret("api"), secret("app/key"), secret("db/password")}, inodes, {env});
+
+  const auto* app = tree.child(kRootInode, "app");
+  REQUIRE(app != nullptr);
+  CHECK(names(tree, app->inode) == std::vector<std::string>{"env", "key"});
+  const auto* node = tree.child(app->inode, "env");
+  REQUIRE(node != nullptr);
+  CHECK(node->is_template());
+  CHECK(node->mode == (S_IFREG | 0440));
+  CHECK(node->uid == 7);
+  CHECK(node->gid == 8);
+  CHECK(tree.name(*node) == "app/env");
+  CHECK_FALSE(tree.child(app->inode, "key")->is_template());
+  CHECK(tree.name(*tree.child(app->inode, "key")) == "app/key");
+
+  const auto& served = tree.template_of(*node);
+  CHECK(served.file == "/state/blobs/abc");
+  CHECK(served.sha256 == "abc");
+  CHECK(served.parsed.literals == std::vector<std::string>{"A=", " B=", " C=", ""});
+  // Secrets are sorted by name: api, app/key, db/password.
+  CHECK(served.secrets == std::vector<std::size_t>{2, 0, 2});
+  REQUIRE(tree.templates().size() == 1);
+}
