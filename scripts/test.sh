@@ -69,7 +69,7 @@ sanitizer_suite() {
 }
 
 # Each fuzz target for a short time, so that fuzzing never rots; a crash fails the run.
-readonly ci_fuzz_seconds=10
+readonly ci_fuzz_seconds=5
 sanitizers=skipped
 fuzz=skipped
 if [[ $# -eq 0 ]]; then
