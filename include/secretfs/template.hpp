@@ -26,6 +26,13 @@ namespace secretfs::templates {
 // A template is a configuration file; anything this large is the wrong file.
 inline constexpr std::size_t kMaxTemplateSize = std::size_t{1} << 20;
 
+// What a template may render to: room for a large secret encoded in hex, and still a bound on
+// the locked memory one template can take.
+inline constexpr std::uint64_t max_rendered_size(std::uint64_t max_secret_size) {
+  constexpr std::uint64_t kTimesLargestSecret = 4;
+  return max_secret_size * kTimesLargestSecret;
+}
+
 enum class Filter { chomp, base64, hex };
 
 struct Placeholder {

@@ -25,9 +25,6 @@ namespace secretfs::fs {
 namespace {
 
 constexpr std::uint64_t kNotRendered = std::numeric_limits<std::uint64_t>::max();
-// A rendered template may be this many times max_secret_size: room for a large secret
-// encoded in hex, and still a bound on the locked memory one template can take.
-constexpr std::uint64_t kRenderedSizeFactor = 4;
 
 std::string describe(const ServedSecret& secret) {
   return "secret `" + secret.name + "`: file " + secret.file;
@@ -137,7 +134,7 @@ SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring>
       audit_log_(manifest.audit_log),
       identities_(keyring_->pointers()),
       opened_(tree_.secrets().size(), manifest.max_secret_size),
-      max_rendered_size_(manifest.max_secret_size * kRenderedSizeFactor) {
+      max_rendered_size_(templates::max_rendered_size(manifest.max_secret_size)) {
   ::clock_gettime(CLOCK_REALTIME, &time_);
   for (const auto& problem : manifest.problems) {
     problems_.push_back(problem.message + " (not served)");
@@ -220,10 +217,20 @@ bool SecretSet::template_size_is_exact(std::size_t index) const {
 }
 
 std::vector<std::string> SecretSet::check_files(std::stop_token stop) const {
-  std::vector<std::string> problems(tree_.secrets().size());
+  const std::size_t secrets = tree_.secrets().size();
+  std::vector<std::string> problems(secrets + tree_.templates().size());
   for_each_index(problems.size(), [&](std::size_t index) {
-    if (!stop.stop_requested()) {
+    if (stop.stop_requested()) {
+      return;
+    }
+    if (index < secrets) {
       problems[index] = check_file(index);
+      return;
+    }
+    try {
+      check_stored_copy(tree_.templates()[index - secrets]);
+    } catch (const OpenFailure& failure) {
+      problems[index] = failure.what();
     }
   });
   std::erase(problems, std::string());

@@ -66,10 +66,11 @@ class SecretSet {
     return std::span(problems_).first(setup_problem_count_);
   }
 
-  // One line per secret whose file does not open with the keyring: read, stored hash, header,
-  // MAC and payload length are checked, not the payload itself. What it learns is kept, so
-  // the first open of each secret after a switch costs no X25519. Every CPU takes a share;
-  // a stop requested through `stop` ends it early, with the problems found so far.
+  // One line per secret whose file does not open with the keyring (read, stored hash, header,
+  // MAC and payload length are checked, not the payload itself), then one per template whose
+  // stored copy no longer matches its hash. What it learns is kept, so the first open of each
+  // secret after a switch costs no X25519. Every CPU takes a share; a stop requested through
+  // `stop` ends it early, with the problems found so far.
   std::vector<std::string> check_files(std::stop_token stop = {}) const;
 
   // check_files for the secret at `index` of tree().secrets(): its problem, or "".

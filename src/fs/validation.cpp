@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "fs/keyring.hpp"
 #include "fs/parallel.hpp"
@@ -77,6 +79,47 @@ std::vector<std::string> file_problems(std::span<const manifest::Secret> secrets
   return problems;
 }
 
+std::vector<std::string> template_problems(const manifest::Manifest& manifest,
+                                           const Keyring& keyring) {
+  const auto identities = keyring.pointers();
+  const auto decrypted = [&](const std::string& name) {
+    const auto secret = std::lower_bound(
+        manifest.secrets.begin(), manifest.secrets.end(), name,
+        [](const manifest::Secret& entry, const std::string& key) { return entry.name < key; });
+    if (secret == manifest.secrets.end() || secret->name != name) {
+      throw age::Error(age::ErrorKind::io, "no secret " + name);  // resolve refused the template
+    }
+    return age::decrypt(read_stored_file(secret->file, secret->sha256, manifest.max_secret_size),
+                        identities);
+  };
+  std::vector<std::string> problems;
+  for (const manifest::Template& entry : manifest.templates) {
+    const templates::Parsed parsed = templates::parse(entry.text);
+    if (!parsed.problems.empty()) {
+      continue;  // refused by resolve already
+    }
+    try {
+      // Each secret decrypted once, however many placeholders insert it.
+      std::map<std::string, SecretBytes> plaintexts;
+      std::vector<const SecretBytes*> inputs;
+      for (const templates::Placeholder& placeholder : parsed.parsed.placeholders) {
+        auto [found, added] = plaintexts.try_emplace(placeholder.secret);
+        if (added) {
+          found->second = decrypted(placeholder.secret);
+        }
+        inputs.push_back(&found->second);
+      }
+      templates::render(parsed.parsed, inputs,
+                        templates::max_rendered_size(manifest.max_secret_size));
+    } catch (const age::Error&) {
+      // A secret that does not decrypt: named by file_problems.
+    } catch (const templates::RenderError& error) {
+      problems.push_back("template `" + entry.name + "`: " + error.what());
+    }
+  }
+  return problems;
+}
+
 std::vector<std::string> validate(const manifest::Manifest& manifest,
                                   age::FilePermissions permissions, Files files) {
   std::vector<std::string> problems;
@@ -88,6 +131,8 @@ std::vector<std::string> validate(const manifest::Manifest& manifest,
   if (files == Files::check) {
     const auto broken = file_problems(manifest.secrets, keyring, manifest.max_secret_size);
     problems.insert(problems.end(), broken.begin(), broken.end());
+    const auto unrenderable = template_problems(manifest, keyring);
+    problems.insert(problems.end(), unrenderable.begin(), unrenderable.end());
   }
   return problems;
 }

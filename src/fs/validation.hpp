@@ -29,6 +29,13 @@ ManifestFile read_manifest(const std::filesystem::path& path);
 std::vector<std::string> file_problems(std::span<const manifest::Secret> secrets,
                                        const Keyring& keyring, std::uint64_t max_size);
 
+// One line per template that can never render although every secret it inserts decrypts: a
+// secret inserted as it is that is not text, or a result over the size limit. Each template is
+// rendered as an open would, in locked memory, and wiped at once; a secret that does not
+// decrypt is file_problems' to name.
+std::vector<std::string> template_problems(const manifest::Manifest& manifest,
+                                           const Keyring& keyring);
+
 enum class Files {
   check,  // each secret's file against the identities, as file_problems does
   skip,   // the manifest and the identity files only
@@ -36,7 +43,7 @@ enum class Files {
 
 // Every problem, one line each naming the secret or identity file: the manifest's refusals,
 // identity files that cannot be used, and (with Files::check) each secret's file decrypted
-// with the identities, as file_problems does.
+// with the identities and each template rendered, as file_problems and template_problems do.
 std::vector<std::string> validate(const manifest::Manifest& manifest,
                                   age::FilePermissions permissions, Files files = Files::check);
 

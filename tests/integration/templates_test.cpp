@@ -297,6 +297,30 @@ TEST_CASE("check and activate refuse each faulty template, naming it and its pla
   CHECK(read_as(mount / "app/env", kRoot).error == ENOENT);
 }
 
+// check and activate decrypt every secret anyway: a template that no open could ever render is
+// named then, not when its service fails to start.
+TEST_CASE("check and activate name a template that can never render", "[templates]") {
+  Scenario scenario;
+  scenario.age_file("bin.age", std::string("\x00\xff", 2));
+  scenario.age_file("long.age", std::string(1000, 'l'));
+  const auto manifest = scenario.manifest(
+      "max_secret_size = 2048\n" + secret_table("bin", "bin.age") +
+      secret_table("long", "long.age") + template_table("raw", "R={{ bin }}") +
+      template_table("encoded", "E={{ bin | hex }}") +
+      template_table("huge", "{{ long }}{{ long }}{{ long }}{{ long }}{{ long }}{{ long }}"
+                             "{{ long }}{{ long }}{{ long }}"));
+  const std::string problems =
+      "error: template `huge`: the rendered text would be over the limit of 8192 bytes\n"
+      "error: template `raw`: placeholder `{{ bin }}`: secret `bin` has a NUL byte or is not "
+      "UTF-8, so it cannot be inserted as it is; insert it with `| base64` or `| hex`\n";
+  CHECK(refused_output(scenario, cli() + " check --manifest " + shell_quoted(manifest)) ==
+        problems + manifest.string() + ": 2 secrets, 3 templates, 2 problems\n");
+  CHECK(refused_output(scenario, cli() + " activate --manifest " + shell_quoted(manifest)) ==
+        problems +
+            "secretfs: 2 problems; nothing was activated and the current generation keeps "
+            "serving\n");
+}
+
 TEST_CASE("a bad template is refused alone; the rest of its manifest is served", "[templates]") {
   Scenario scenario;
   scenario.age_file("db.age", "pw\n");
