@@ -31,9 +31,10 @@ enum class Files {
   skip,   // the manifest and the identity files only
 };
 
-// Every problem, one line each naming the secret or identity file: the manifest's refusals,
-// identity files that cannot be used, and (with Files::check) each secret's file checked
-// against the identities (header, MAC and payload length; no payload is decrypted).
+// Every problem, one line each naming the secret, identity file or manifest key: the manifest's
+// refusals, an audit_log the daemon would not use (audit_log_problem()), identity files that
+// cannot be used, and (with Files::check) each secret's file checked against the identities
+// (header, MAC and payload length; no payload is decrypted).
 std::vector<std::string> validate(const manifest::Manifest& manifest,
                                   age::FilePermissions permissions, Files files = Files::check);
 
