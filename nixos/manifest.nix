@@ -98,6 +98,29 @@ let
       || twoByteControls ? ${builtins.substring i 2 text}
     ) (range (builtins.stringLength text));
 
+  # The bidirectional embeddings, overrides (U+202A to U+202E) and isolates (U+2066 to U+2069),
+  # three bytes each in UTF-8: they reorder the text after them, so a name could show as another.
+  bidiControls = builtins.listToAttrs (
+    map (code: {
+      name = builtins.fromJSON ''"\u${code}"'';
+      value = code;
+    }) [
+      "202a"
+      "202b"
+      "202c"
+      "202d"
+      "202e"
+      "2066"
+      "2067"
+      "2068"
+      "2069"
+    ]
+  );
+
+  hasBidiControl =
+    text:
+    any (i: bidiControls ? ${builtins.substring i 3 text}) (range (builtins.stringLength text));
+
   # ---- TOML --------------------------------------------------------------------------------
 
   # A JSON string is a TOML basic string, except that TOML also wants DEL escaped.
@@ -278,6 +301,8 @@ let
       "name is empty"
     else if hasControl name then
       "name has a control character"
+    else if hasBidiControl name then
+      "name has a bidirectional control character"
     else if startsWith "/" name then
       "name is absolute (starts with `/`)"
     else if endsWith "/" name then

@@ -56,6 +56,9 @@ let
     export SECRETFS=${cfg.package}/bin/secretfs
     export MANIFEST=${manifestFile}
     export STATE_DIR=${lib.escapeShellArg cfg.stateDir}
+    export AUDIT_LOG_DIR=${
+      lib.optionalString (cfg.auditLog != null) (lib.escapeShellArg (dirOf cfg.auditLog))
+    }
     export UNITS=${unitsFile}
     export LINKS=${linksFile}
     export LINKS_RECORD=${linksRecord}

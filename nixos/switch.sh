@@ -7,6 +7,7 @@
 #   SECRETFS          the secretfs binary
 #   MANIFEST          the manifest in the Nix store
 #   STATE_DIR         the manifest's state_dir
+#   AUDIT_LOG_DIR     the folder of the manifest's audit_log, if it has one
 #   UNITS             JSON: { "<secret>": { "restart": [units], "reload": [units] } }
 #   LINKS             the links this configuration wants, one "path<TAB>target" per line
 #   LINKS_RECORD      where the links made last time are recorded
@@ -71,6 +72,11 @@ units_to() {
 # running is left stopped; at boot none is running yet, and the manifest is already active.
 activate_and_restart() {
   install -d -m 0700 "$STATE_DIR"
+  # activate refuses an audit_log whose folder is missing; the daemon's unit makes it only when
+  # it starts, and a switch that adds or moves the log does not restart the daemon.
+  if [[ -n ${AUDIT_LOG_DIR:-} ]]; then
+    mkdir -p -m 0700 "$AUDIT_LOG_DIR"
+  fi
   local result restart reload
   result=$("$SECRETFS" activate --manifest "$MANIFEST" --json)
   echo "secretfs: generation $(jq -r .generation <<<"$result")," \

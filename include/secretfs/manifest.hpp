@@ -100,8 +100,9 @@ Manifest parse(std::string_view text, const std::filesystem::path& base_dir,
 // Reads and parses a manifest file; throws ManifestError when it cannot be read.
 Manifest load(const std::filesystem::path& path, const Accounts& accounts = system_accounts());
 
-// Why `name` cannot be a secret's or template's name, or nullopt when it can: no empty, "." or ".."
-// segment, no leading '/', no NUL or control character.
+// Why `name` cannot be a secret's or template's name, or nullopt when it can: no empty, "." or
+// ".." segment, no leading '/', no NUL, control character (C0, DEL, C1) or bidirectional control
+// (U+202A to U+202E, U+2066 to U+2069).
 std::optional<std::string> check_name(std::string_view name);
 
 }  // namespace secretfs::manifest

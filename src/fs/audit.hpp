@@ -3,53 +3,30 @@
 //
 // With the manifest's `audit_log`, records are JSON objects, one per line, appended to that
 // root-only file, which is reopened after SIGHUP so that it can be rotated. Without it, the
-// same records go to the daemon's log at info level. Opens only queue their records; a thread
-// of the trail's own writes them within milliseconds, and the queue is written out in full
-// before the trail goes away.
+// same records go to the daemon's log at info level, and so do they while the file cannot be
+// opened or written. Opens only queue their records; a thread of the trail's own writes them
+// within milliseconds, and the queue is written out in full before the trail goes away.
+//
+// A trail that does not reach its file must not go unnoticed: the file is opened when the
+// daemon starts (and when a switch names another), so that a refusal is an error while someone
+// watches, and problem() gives what `status` and `list` report until it is fixed.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <condition_variable>
-#include <ctime>
-#include <cstdint>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "fs/audit_record.hpp"
 #include "fs/process_names.hpp"
 
 namespace secretfs::fs {
-
-enum class Outcome {
-  granted,  // the open succeeded
-  denied,   // the caller may not read the secret (errno EACCES)
-  failed,   // the caller may, but the secret could not be decrypted (errno EIO)
-};
-
-struct AuditEvent {
-  std::string secret;  // the secret's or template's name
-  std::uint64_t generation = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  pid_t pid = 0;
-  Outcome outcome = Outcome::granted;
-  int error = 0;  // the errno returned, when not granted
-};
-
-// A record's time as text, UTC with milliseconds: 2026-12-03T19:04:13.123Z. The part up to the
-// seconds is formatted once a second, not once a record.
-class UtcText {
- public:
-  std::string of(std::chrono::system_clock::time_point time);
-
- private:
-  std::time_t second_ = -1;
-  std::string second_text_;
-};
 
 class AuditTrail {
  public:
@@ -58,15 +35,27 @@ class AuditTrail {
   AuditTrail(const AuditTrail&) = delete;
   AuditTrail& operator=(const AuditTrail&) = delete;
 
+  // Opens `log` (the served manifest's audit_log; empty for the daemon's log) now, unless it is
+  // the file open already, and reports in the daemon's log when it cannot be used. Records
+  // bound for it are written there from then on. Never throws.
+  void use(const std::filesystem::path& log) noexcept;
+
   // Records `event` in `log` (the served manifest's audit_log; empty for the daemon's log).
   // Never throws: a trail that cannot be written is reported in the daemon's log, and its
   // records go there instead.
   void record(const std::filesystem::path& log, const AuditEvent& event) noexcept;
 
-  // Asks for the file to be reopened before the next record; safe in a signal handler.
-  static void reopen_on_next_record() noexcept;
+  // Why records bound for `log` go to the daemon's log instead, as one line for `status`:
+  // "audit log /var/log/a.jsonl not used: <reason>; records go to the daemon's log", or the
+  // failure of the last write. Nullopt when its last open and write succeeded, or none was
+  // tried.
+  std::optional<std::string> problem(const std::filesystem::path& log) const;
 
-  // Installs reopen_on_next_record() as the SIGHUP handler.
+  // Asks for the file to be reopened, within a second or before the next record, whichever
+  // comes first; safe in a signal handler.
+  static void request_reopen() noexcept;
+
+  // Installs request_reopen() as the SIGHUP handler.
   static void reopen_on_sighup();
 
  private:
@@ -77,15 +66,21 @@ class AuditTrail {
     std::chrono::system_clock::time_point time;
   };
 
+  void start_writer();  // with `mutex_` held
   void write_queued();
   void write(const std::vector<Queued>& batch) noexcept;
+  void reopen_if_asked() noexcept;
+
+  // With `file_mutex_` held.
+  void switch_to(const std::filesystem::path& log) noexcept;
   void append(std::string& lines) noexcept;
-  void open(const std::filesystem::path& log);
+  void cut_back(std::size_t sent, std::size_t whole) noexcept;
+  void open(const std::filesystem::path& log) noexcept;
   void close() noexcept;
 
   ProcessNames process_names_;  // the request loop's
 
-  // Shared with the writer thread.
+  // The queue, shared by the request loop and the writer thread.
   std::mutex mutex_;
   std::condition_variable queued_;   // stopping
   std::condition_variable drained_;  // room in the queue again
@@ -93,15 +88,19 @@ class AuditTrail {
   bool stopping_ = false;
   std::thread writer_;
 
-  // The writer thread's alone.
+  // The file, written by the writer thread, opened by use() and asked about by problem() from
+  // the daemon's other threads.
+  mutable std::mutex file_mutex_;
   std::filesystem::path path_;  // of the open file
-  int fd_ = -1;
-  bool broken_ = false;  // opening `path_` failed; not retried until SIGHUP or a new path
-  UtcText time_;
+  int fd_ = -1;  // -1 while `path_` is empty or could not be opened: until SIGHUP or use()
+  std::filesystem::path problem_path_;  // the file the last failure concerns
+  std::string problem_;                 // that failure, empty once an open or write succeeds
+  UtcText time_;                        // the writer thread's alone
 };
 
-// One record as its JSON line (no newline), for the file and for tests.
-std::string to_json_line(const AuditEvent& event, std::string_view process_name,
-                         std::string_view time);
+// Why `log` cannot be the audit log, or nullopt when it can: its folder must exist and, when it
+// exists, it must be a regular file (not a symbolic link) that only the daemon's user may read
+// or write. What `check` reports, and the daemon's reason when it refuses the file.
+std::optional<std::string> audit_log_problem(const std::filesystem::path& log);
 
 }  // namespace secretfs::fs

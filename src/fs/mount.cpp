@@ -278,6 +278,10 @@ class Daemon {
 
   // `detacher`: the daemon's side of a detached start, nullptr in the foreground.
   int run(Detacher* detacher) {
+    // Opened now rather than at the first open of a secret, so that a log that cannot be used
+    // is an error on the terminal (or in the journal) of whoever starts the daemon. Before the
+    // mount: this thread serves the mount, and must not wait on it for a log kept below it.
+    served_->audit().use(served_->current()->audit_log());
     prepare_mount_point(mount_point_, options_.mount_point_contents);
     Session session(*served_, mount_point_);
     const auto set = served_->current();
@@ -428,7 +432,9 @@ class Daemon {
     }
     const std::size_t count = set->tree().secrets().size();
     answer["secrets"] = count;
+    const std::filesystem::path audit_log = set->audit_log();
     const auto previous = served_->replace(std::move(set));
+    served_->audit().use(audit_log);
     sd_notifyf(0, "STATUS=serving generation %llu at %s", static_cast<unsigned long long>(number),
                mount_point_.c_str());
     spdlog::info("switched from generation {} to generation {} ({} secrets)",
@@ -448,6 +454,15 @@ class Daemon {
     return problems;
   }
 
+  // The served set's problems, and the audit log's while its records go to the daemon's log.
+  std::vector<std::string> with_audit_problem(std::vector<std::string> problems,
+                                              const SecretSet& set) const {
+    if (auto problem = served_->audit().problem(set.audit_log())) {
+      problems.push_back(std::move(*problem));
+    }
+    return problems;
+  }
+
   nlohmann::json status() const {
     const auto set = served_->current();
     nlohmann::json identities = nlohmann::json::array();
@@ -463,7 +478,7 @@ class Daemon {
             {"secrets", set->tree().secrets().size()},
             {"templates", set->tree().templates().size()},
             {"identities", identities},
-            {"problems", problems_of(*set)}};
+            {"problems", with_audit_problem(problems_of(*set), *set)}};
   }
 
   // One served secret or template as `list` shows it.
@@ -500,8 +515,8 @@ class Daemon {
              set->generation() == 0 ? nlohmann::json(nullptr) : nlohmann::json(set->generation())},
             {"secrets", secrets},
             {"templates", templates},
-            {"problems",
-             std::vector<std::string>(set->setup_problems().begin(), set->setup_problems().end())}};
+            {"problems", with_audit_problem(
+                             {set->setup_problems().begin(), set->setup_problems().end()}, *set)}};
   }
 
   const MountOptions& options_;

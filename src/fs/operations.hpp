@@ -33,6 +33,7 @@ class Served {
   std::shared_ptr<const SecretSet> replace(std::shared_ptr<const SecretSet> next);
 
   AuditTrail& audit() { return audit_; }
+  const AuditTrail& audit() const { return audit_; }
 
  private:
   static void forget_cached(fuse_session* session, const SecretSet& previous);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 
+#include "fs/audit.hpp"
 #include "fs/keyring.hpp"
 #include "fs/parallel.hpp"
 #include "fs/secret_set.hpp"
@@ -125,6 +126,14 @@ std::vector<std::string> validate(const manifest::Manifest& manifest,
   std::vector<std::string> problems;
   for (const auto& problem : manifest.problems) {
     problems.push_back(problem.message);
+  }
+  // The daemon would refuse the file, or could not create it, and send every record to its own
+  // log instead, where no one looks for an audit trail.
+  if (!manifest.audit_log.empty()) {
+    if (const auto reason = audit_log_problem(manifest.audit_log)) {
+      problems.push_back(manifest.path.string() + ": audit_log " + manifest.audit_log.string() +
+                         ": " + *reason);
+    }
   }
   const Keyring keyring = load_keyring(manifest.identities, permissions);
   problems.insert(problems.end(), keyring.problems.begin(), keyring.problems.end());

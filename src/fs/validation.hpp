@@ -41,9 +41,10 @@ enum class Files {
   skip,   // the manifest and the identity files only
 };
 
-// Every problem, one line each naming the secret or identity file: the manifest's refusals,
-// identity files that cannot be used, and (with Files::check) each secret's file decrypted
-// with the identities and each template rendered, as file_problems and template_problems do.
+// Every problem, one line each naming the secret, template, identity file or manifest key: the
+// manifest's refusals, an audit_log the daemon would not use (audit_log_problem()), identity
+// files that cannot be used, and (with Files::check) each secret's file decrypted with the
+// identities and each template rendered, as file_problems and template_problems do.
 std::vector<std::string> validate(const manifest::Manifest& manifest,
                                   age::FilePermissions permissions, Files files = Files::check);
 

@@ -3,6 +3,7 @@
 #include "manifest/names.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <set>
 
@@ -45,6 +46,50 @@ std::optional<std::size_t> find_c1_control(std::string_view name) {
   return std::nullopt;
 }
 
+// The bidirectional embeddings and overrides (U+202A to U+202E) and isolates (U+2066 to U+2069)
+// reorder the text after them on screen, so that a name can show as another name. In UTF-8 they
+// are 0xe2, then 0x80 followed by 0xaa to 0xae, or 0x81 followed by 0xa6 to 0xa9.
+constexpr unsigned char kBidiLead = 0xe2;
+constexpr std::size_t kBidiLength = 3;
+struct BidiRange {
+  unsigned char middle;
+  unsigned char first;
+  unsigned char last;
+};
+constexpr std::array<BidiRange, 2> kBidiRanges{{{0x80, 0xaa, 0xae}, {0x81, 0xa6, 0xa9}}};
+
+bool is_bidi_control(std::string_view text) {
+  if (text.size() < kBidiLength || static_cast<unsigned char>(text[0]) != kBidiLead) {
+    return false;
+  }
+  const auto middle = static_cast<unsigned char>(text[1]);
+  const auto last = static_cast<unsigned char>(text[2]);
+  return std::any_of(kBidiRanges.begin(), kBidiRanges.end(), [&](const BidiRange& range) {
+    return middle == range.middle && last >= range.first && last <= range.last;
+  });
+}
+
+std::optional<std::size_t> find_bidi_control(std::string_view name) {
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (is_bidi_control(name.substr(i))) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
+// "U+202e" for the three bytes at the start of `text`, a bidirectional control.
+std::string code_point_of_bidi(std::string_view text) {
+  constexpr unsigned kLeadBits = 0x0f;
+  constexpr unsigned kFollowBits = 0x3f;
+  const unsigned code = (static_cast<unsigned char>(text[0]) & kLeadBits) << 12 |
+                        (static_cast<unsigned char>(text[1]) & kFollowBits) << 6 |
+                        (static_cast<unsigned char>(text[2]) & kFollowBits);
+  char out[sizeof "U+0000"];
+  std::snprintf(out, sizeof out, "U+%04x", code);
+  return out;
+}
+
 std::optional<std::string> check_characters(std::string_view name) {
   const auto control = std::find_if(name.begin(), name.end(), is_control);
   if (control != name.end()) {
@@ -55,6 +100,10 @@ std::optional<std::string> check_characters(std::string_view name) {
   if (const auto offset = find_c1_control(name)) {
     return "name has control character U+00" + hex_byte(name[*offset + 1]).substr(2) + " at byte " +
            std::to_string(*offset);
+  }
+  if (const auto offset = find_bidi_control(name)) {
+    return "name has bidirectional control character " + code_point_of_bidi(name.substr(*offset)) +
+           " at byte " + std::to_string(*offset);
   }
   return std::nullopt;
 }
@@ -131,6 +180,11 @@ std::string printable_name(std::string_view name) {
     if (c1) {
       printable += hex_byte(name[i]) + hex_byte(name[i + 1]);
       ++i;
+    } else if (is_bidi_control(name.substr(i))) {
+      for (std::size_t byte = 0; byte < kBidiLength; ++byte) {
+        printable += hex_byte(name[i + byte]);
+      }
+      i += kBidiLength - 1;
     } else {
       printable += is_control(name[i]) ? hex_byte(name[i]) : std::string(1, name[i]);
     }

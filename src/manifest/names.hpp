@@ -21,8 +21,8 @@ struct NameConflict {
 // check_name().
 std::vector<NameConflict> find_conflicts(const std::vector<std::string>& names);
 
-// `name` made safe to print: control characters become \xNN, so that a hostile name cannot
-// forge lines in a log or a terminal.
+// `name` made safe to print: each byte of a control character or a bidirectional control becomes
+// \xNN, so that a hostile name cannot forge lines in a log or a terminal, nor reorder them.
 std::string printable_name(std::string_view name);
 
 // How every refusal of a secret or template reads:

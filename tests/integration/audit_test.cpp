@@ -1,7 +1,9 @@
 // Every open of a secret leaves a record: who, what, which generation, and the outcome.
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
@@ -98,6 +100,68 @@ class AuditScenario {
   std::filesystem::path manifest_;
 };
 
+std::string cli() {
+  return shell_quoted(binary());
+}
+
+// The `problems` of `secretfs COMMAND --json` for the daemon of `state_dir`.
+std::vector<std::string> problems_of(const std::string& command,
+                                     const std::filesystem::path& state_dir) {
+  const auto answer = json::parse(
+      output_of(cli() + " " + command + " --json --state-dir " + shell_quoted(state_dir)));
+  return answer.at("problems").get<std::vector<std::string>>();
+}
+
+bool mentions_audit_log(const std::vector<std::string>& problems) {
+  for (const auto& problem : problems) {
+    if (problem.find("audit log") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t count = 0;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+// A daemon started in the background (`secretfs mount` without --foreground): unmounted, and
+// waited for until it has let go of its state directory, however the test ends.
+class BackgroundMount {
+ public:
+  explicit BackgroundMount(const Scenario& scenario) : scenario_(scenario) {}
+  ~BackgroundMount() {
+    run("fusermount3 -uz " + shell_quoted(scenario_.mount_point()) + " 2>/dev/null");
+    run("for i in $(seq 500); do flock -n " + shell_quoted(scenario_.state_dir() / "daemon.lock") +
+        " true && exit 0; sleep 0.01; done; exit 1");
+  }
+  BackgroundMount(const BackgroundMount&) = delete;
+  BackgroundMount& operator=(const BackgroundMount&) = delete;
+
+ private:
+  const Scenario& scenario_;
+};
+
+// A tmpfs of `size` bytes mounted on `point`, detached however the test ends.
+class SmallFilesystem {
+ public:
+  SmallFilesystem(const std::filesystem::path& point, const std::string& size) : point_(point) {
+    std::filesystem::create_directories(point_);
+    REQUIRE(::mount("tmpfs", point_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                    ("size=" + size + ",mode=0700").c_str()) == 0);
+  }
+  ~SmallFilesystem() { ::umount2(point_.c_str(), MNT_DETACH); }
+  SmallFilesystem(const SmallFilesystem&) = delete;
+  SmallFilesystem& operator=(const SmallFilesystem&) = delete;
+
+ private:
+  std::filesystem::path point_;
+};
+
 }  // namespace
 
 TEST_CASE("every open of a secret is recorded: granted, denied and failed", "[audit]") {
@@ -175,9 +239,185 @@ TEST_CASE("an audit log that others may read is refused, and the records go to t
     std::this_thread::sleep_for(kPoll);
     daemon_log = mount.log();
   }
-  CHECK(daemon_log.find(log.string() + ": owned by uid 0 with mode 0644; the audit log must be "
-                                       "the daemon's alone (chown root, chmod 0600)") !=
-        std::string::npos);
+  CHECK(daemon_log.find("audit log " + log.string() +
+                        " not used: owned by uid 0 with mode 0644; the audit log must be the "
+                        "daemon's alone (chown root, chmod 0600); records go to this log until "
+                        "it is fixed and the daemon gets SIGHUP") != std::string::npos);
   CHECK(daemon_log.find("info audit {") != std::string::npos);
   CHECK(read_file(log).empty());
+}
+
+// The file is opened when the daemon starts, not at the first open of a secret: while a
+// background start still prints on the terminal, and before systemd hears that it is ready.
+TEST_CASE("an audit log that cannot be used is an error when the daemon starts", "[audit]") {
+  TempDir logs;
+  const auto log = logs / "audit.jsonl";
+  write_file(logs / "elsewhere", "");
+  std::filesystem::create_symlink(logs / "elsewhere", log);
+  const std::string error = "audit log " + log.string() +
+                            " not used: is a symbolic link; name the file itself (links are not "
+                            "followed); records go to this log until it is fixed and the daemon "
+                            "gets SIGHUP";
+  const AuditScenario audit("audit_log = \"" + log.string() + "\"\n");
+
+  SECTION("in the foreground") {
+    Mount mount(audit.manifest(), audit.scenario().mount_point());
+    CHECK(mount.log().find(error) != std::string::npos);
+  }
+  SECTION("in the background, on the terminal of whoever started it") {
+    const auto terminal = audit.scenario().dir() / "terminal";
+    const BackgroundMount background(audit.scenario());
+    REQUIRE(run(cli() + " mount --manifest " + shell_quoted(audit.manifest()) + " --mount-point " +
+                shell_quoted(audit.scenario().mount_point()) + " 2> " + shell_quoted(terminal)) ==
+            0);
+    CHECK(read_file(terminal).find(error) != std::string::npos);
+  }
+  CHECK(read_file(logs / "elsewhere").empty());
+}
+
+TEST_CASE("status and list report an audit log that is not used until SIGHUP reopens it",
+          "[audit]") {
+  TempDir logs;
+  const auto log = logs / "audit.jsonl";
+  write_file(logs / "elsewhere", "");
+  std::filesystem::create_symlink(logs / "elsewhere", log);
+  const AuditScenario audit("audit_log = \"" + log.string() + "\"\n");
+  const auto state_dir = audit.scenario().state_dir();
+  Mount mount(audit.manifest(), audit.scenario().mount_point());
+
+  const std::string problem = "audit log " + log.string() +
+                              " not used: is a symbolic link; name the file itself (links are "
+                              "not followed); records go to the daemon's log";
+  const std::string status = output_of(cli() + " status --state-dir " + shell_quoted(state_dir));
+  CHECK(status.find("\nproblem:     " + problem + "\n") != std::string::npos);
+  const std::string list = output_of(cli() + " list --state-dir " + shell_quoted(state_dir));
+  CHECK(list.find("\nproblem: " + problem + "\n") != std::string::npos);
+  const auto in = [](const std::vector<std::string>& problems, const std::string& wanted) {
+    return std::find(problems.begin(), problems.end(), wanted) != problems.end();
+  };
+  CHECK(in(problems_of("status", state_dir), problem));
+  CHECK(in(problems_of("list", state_dir), problem));
+
+  std::filesystem::remove(log);
+  REQUIRE(::kill(mount.pid(), SIGHUP) == 0);
+  // The daemon reopens the file by itself, without waiting for a record.
+  for (int i = 0; i < kPolls * 2 && mentions_audit_log(problems_of("status", state_dir)); ++i) {
+    std::this_thread::sleep_for(kPoll);
+  }
+  CHECK_FALSE(mentions_audit_log(problems_of("status", state_dir)));
+  CHECK_FALSE(mentions_audit_log(problems_of("list", state_dir)));
+  struct stat status_of_log {};
+  REQUIRE(::lstat(log.c_str(), &status_of_log) == 0);
+  CHECK(S_ISREG(status_of_log.st_mode));
+  CHECK((status_of_log.st_mode & 07777) == 0600);
+
+  CHECK(read_as(mount / "mine", kOwnerReader).error == 0);
+  const auto records = wait_for_records(log, 1);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].at("result") == "granted");
+  CHECK(read_file(logs / "elsewhere").empty());
+}
+
+TEST_CASE("check and activate refuse an audit_log that cannot be used, naming the manifest",
+          "[audit]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  const auto logs = scenario.dir() / "logs";
+  std::filesystem::create_directories(logs);
+  write_file(logs / "shared.jsonl", "", 0644);
+  std::filesystem::create_symlink(logs / "shared.jsonl", logs / "link.jsonl");
+  struct Case {
+    std::string path;
+    std::string reason;
+  };
+  const std::vector<Case> cases{
+      {"/", "is a directory, not a regular file"},
+      {"/dev/null", "is a character device, not a regular file"},
+      {"/dev/tty", "is a character device, not a regular file"},
+      {"/proc/self/fd/1", "is a symbolic link; name the file itself (links are not followed)"},
+      {(logs / "link.jsonl").string(),
+       "is a symbolic link; name the file itself (links are not followed)"},
+      {(logs / "missing-dir" / "a.jsonl").string(),
+       "folder " + (logs / "missing-dir").string() + " does not exist"},
+      {(logs / "shared.jsonl").string(),
+       "owned by uid 0 with mode 0644; the audit log must be the daemon's alone (chown root, "
+       "chmod 0600)"},
+  };
+  const auto report = scenario.dir() / "report";
+  for (const Case& c : cases) {
+    INFO(c.path);
+    const auto manifest =
+        scenario.manifest("audit_log = \"" + c.path + "\"\n[secrets.\"a\"]\nfile = \"a.age\"\n");
+    const std::string error =
+        "error: " + manifest.string() + ": audit_log " + c.path + ": " + c.reason;
+    CHECK(run(cli() + " check --manifest " + shell_quoted(manifest) + " > " +
+              shell_quoted(report)) == 1);
+    CHECK(read_file(report) == error + "\n" + manifest.string() + ": 1 secret, 1 problem\n");
+    CHECK(run(cli() + " activate --manifest " + shell_quoted(manifest) + " 2> " +
+              shell_quoted(report)) == 1);
+    CHECK(read_file(report) ==
+          error +
+              "\nsecretfs: 1 problem; nothing was activated and the current generation keeps "
+              "serving\n");
+  }
+  CHECK_FALSE(std::filesystem::exists(scenario.state_dir() / "current"));
+
+  // A file that does not exist yet, in a folder that does: the daemon creates it.
+  const auto manifest = scenario.manifest("audit_log = \"" + (logs / "new.jsonl").string() +
+                                          "\"\n[secrets.\"a\"]\nfile = \"a.age\"\n");
+  CHECK(run(cli() + " check --manifest " + shell_quoted(manifest) + " > " + shell_quoted(report)) ==
+        0);
+  CHECK(read_file(report) == manifest.string() + ": 1 secret, 0 problems\n");
+}
+
+// A record cut short by a full disk must not stay in the file, where the next record would be
+// glued onto it; what could not be written goes to the daemon's log.
+TEST_CASE("a full disk leaves only whole records in the audit log", "[audit]") {
+  constexpr std::size_t kOpensWhileFull = 40;
+  constexpr std::size_t kOpensAfter = 5;
+  TempDir logs;
+  const SmallFilesystem small(logs / "small", "16k");
+  const auto log = logs / "small" / "audit.jsonl";
+  // Three of the four pages: the log has room for some twenty records.
+  write_file(logs / "small" / "filler", std::string(12288, 'x'));
+  const AuditScenario audit("audit_log = \"" + log.string() + "\"\n");
+  const auto state_dir = audit.scenario().state_dir();
+  Mount mount(audit.manifest(), audit.scenario().mount_point());
+
+  const auto records_everywhere = [&] {
+    return records_in(log).size() + count_of(mount.log(), "audit {\"time\"");
+  };
+  const auto wait_for_everywhere = [&](std::size_t count) {
+    for (int i = 0; i < kPolls && records_everywhere() < count; ++i) {
+      std::this_thread::sleep_for(kPoll);
+    }
+    return records_everywhere();
+  };
+  for (std::size_t i = 0; i < kOpensWhileFull; ++i) {
+    REQUIRE(read_as(mount / "mine", kOwnerReader).error == 0);
+  }
+  CHECK(wait_for_everywhere(kOpensWhileFull) == kOpensWhileFull);
+  const std::size_t written = records_in(log).size();
+  CHECK(written > 0);
+  CHECK(written < kOpensWhileFull);
+  CHECK(mount.log().find("audit log " + log.string() +
+                         ": write failed: No space left on device; the records not written "
+                         "follow here:") != std::string::npos);
+  const std::string problem = "audit log " + log.string() +
+                              ": write failed: No space left on device; records go to the "
+                              "daemon's log";
+  const auto problems = problems_of("status", state_dir);
+  CHECK(std::find(problems.begin(), problems.end(), problem) != problems.end());
+
+  std::filesystem::remove(logs / "small" / "filler");
+  for (std::size_t i = 0; i < kOpensAfter; ++i) {
+    REQUIRE(read_as(mount / "mine", kOwnerReader).error == 0);
+  }
+  CHECK(wait_for_everywhere(kOpensWhileFull + kOpensAfter) == kOpensWhileFull + kOpensAfter);
+  // records_in() parses every line: one that is not a whole record fails the test.
+  CHECK(records_in(log).size() == written + kOpensAfter);
+  const std::string text = read_file(log);
+  CHECK(text.back() == '\n');
+  CHECK(count_of(text, "\n") == written + kOpensAfter);
+  CHECK_FALSE(mentions_audit_log(problems_of("status", state_dir)));
 }

@@ -342,12 +342,10 @@ TEST_CASE("a FIFO as a secret's file or as the audit log blocks nothing", "[bad-
               scenario.mount_point());
   CHECK(read_as(mount / "a", kRoot).error == EIO);
   CHECK(read_root(mount, "b") == "b\n");
-  // The writer opens the log with its first record, after the read has returned.
-  const std::string refused = "audit log not used: " + audit_fifo.string();
-  for (int i = 0; i < 500 && !contains(mount.log(), refused); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  CHECK(contains(mount.log(), refused));
+  // The daemon opened the log before it mounted.
+  CHECK(contains(mount.log(), "audit log " + audit_fifo.string() +
+                                  " not used: is a FIFO, not a regular file; records go to this "
+                                  "log until it is fixed and the daemon gets SIGHUP"));
 }
 
 TEST_CASE("a stored blob replaced by a link or a folder gives EIO for its secret alone",

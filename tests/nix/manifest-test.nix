@@ -281,9 +281,11 @@ let
         "db/password"
         "a.b/c..d/.e"
         "é/ü"
+        "price/${char "20ac"}${char "202f"}"
         "x${builtins.substring 0 254 (builtins.concatStringsSep "" (builtins.genList (_: "y") 254))}"
       ];
       want = [
+        null
         null
         null
         null
@@ -303,6 +305,8 @@ let
         "tab${char "0009"}"
         "del${char "007f"}"
         "c1${char "0085"}"
+        "rlo${char "202e"}gpj.exe"
+        "isolate/${char "2066"}x"
         (builtins.concatStringsSep "" (builtins.genList (_: "y") 256))
       ];
       want = [
@@ -315,6 +319,8 @@ let
         "name has a control character"
         "name has a control character"
         "name has a control character"
+        "name has a bidirectional control character"
+        "name has a bidirectional control character"
         "name has a segment of 256 bytes, longer than 255"
       ];
     };

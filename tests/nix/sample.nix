@@ -62,6 +62,9 @@ let
     "tab${char "0009"}name"
     "delete${char "007f"}"
     "c1${char "0085"}control"
+    "bidi${char "202e"}override"
+    "bidi/${char "2069"}isolate"
+    "not-bidi${char "202f"}${char "20ac"}"
     (builtins.concatStringsSep "" (builtins.genList (_: "n") 256))
   ];
 in

@@ -63,12 +63,36 @@ TEST_CASE("check_name refuses NUL and control characters, saying which and where
   CHECK(check_name("/\x01") == "name has control character \\x01 at byte 1");
 }
 
+// They reorder what follows them on screen, so that one name can be shown as another: U+202A to
+// U+202E (embeddings and overrides) and U+2066 to U+2069 (isolates).
+TEST_CASE("check_name refuses bidirectional controls, saying which and where", "[names]") {
+  CHECK(check_name("a\xe2\x80\xae"
+                   "b") == "name has bidirectional control character U+202e at byte 1");
+  CHECK(check_name("x/\xe2\x80\xaa") ==
+        "name has bidirectional control character U+202a at byte 2");
+  CHECK(check_name("\xe2\x81\xa6"
+                   "a") == "name has bidirectional control character U+2066 at byte 0");
+  CHECK(check_name("ab\xe2\x81\xa9") ==
+        "name has bidirectional control character U+2069 at byte 2");
+  // Their neighbours are not controls: U+202F (a narrow no-break space), U+2065, U+206A and the
+  // euro sign pass.
+  CHECK(check_name("a\xe2\x80\xaf") == std::nullopt);
+  CHECK(check_name("a\xe2\x81\xa5") == std::nullopt);
+  CHECK(check_name("a\xe2\x81\xaa") == std::nullopt);
+  CHECK(check_name("price/\xe2\x82\xac") == std::nullopt);
+  // Before the shape of the name, as for other control characters.
+  CHECK(check_name("/\xe2\x80\xae") == "name has bidirectional control character U+202e at byte 1");
+}
+
 TEST_CASE("printable_name escapes control characters only", "[names]") {
   CHECK(printable_name("db/password") == "db/password");
   CHECK(printable_name("a\nb") == "a\\x0ab");
   CHECK(printable_name(std::string("\0\x7f", 2)) == "\\x00\\x7f");
   CHECK(printable_name("p\xc3\xa4ss") == "p\xc3\xa4ss");
   CHECK(printable_name("a\xc2\x85") == "a\\xc2\\x85");
+  CHECK(printable_name("a\xe2\x80\xae"
+                       "b") == "a\\xe2\\x80\\xaeb");
+  CHECK(printable_name("\xe2\x81\xa9\xe2\x82\xac") == "\\xe2\\x81\\xa9\xe2\x82\xac");
 }
 
 TEST_CASE("find_conflicts pairs every file with each secret under it", "[names]") {
