@@ -78,8 +78,18 @@ class StateDir {
  public:
   // Opens the state directory, creating it (mode 0700) and its subfolders when missing.
   // Refuses one that is group- or world-writable, or (with Ownership::root) not root's,
-  // with StateError naming the folder, its owner and mode.
+  // with StateError naming the folder, its owner and mode. What it holds is checked the same
+  // way as it is read: a generation, `current` or a blob that another user could have written
+  // is refused too.
   static StateDir open(const std::filesystem::path& path, Ownership ownership = Ownership::root);
+
+  // Opens a state directory that exists already, for commands that only read it (status,
+  // generations, list) or only switch between its generations (rollback): creates nothing.
+  // Refuses, with StateError, a path that does not exist, a folder that is not a state
+  // directory (no blobs/ and generations/), one that cannot be read (not root), and what
+  // open() refuses.
+  static StateDir open_existing(const std::filesystem::path& path,
+                                Ownership ownership = Ownership::root);
 
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path control_socket() const { return path_ / "control.sock"; }
@@ -107,7 +117,9 @@ class StateDir {
   void set_current(Number number);
 
   // Generation `number` as a manifest whose secrets' files are the stored blobs. The manifest's
-  // text is parsed again, so owners and groups are resolved now, not when it was stored.
+  // text is parsed again, so owners and groups are resolved now, not when it was stored. A
+  // secret whose blob is missing, or could have been written by another user, is refused (one
+  // of manifest.problems).
   manifest::Manifest load(Number number,
                           const manifest::Accounts& accounts = manifest::system_accounts()) const;
 
@@ -117,8 +129,10 @@ class StateDir {
   std::vector<Number> prune(std::size_t keep);
 
  private:
-  explicit StateDir(std::filesystem::path path) : path_(std::move(path)) {}
+  StateDir(std::filesystem::path path, Ownership ownership)
+      : path_(std::move(path)), ownership_(ownership) {}
   std::filesystem::path path_;
+  Ownership ownership_;
 };
 
 // The names, sorted, of the secrets and templates that `after` adds or removes, or whose

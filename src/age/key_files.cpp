@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "secretfs/age/error.hpp"
 #include "secretfs/age/ssh.hpp"
@@ -31,6 +33,7 @@ constexpr std::string_view kAgeRecipientPrefix = "age1";
 constexpr char kBech32Separator = '1';
 constexpr std::size_t kMaxIdentityFileSize = 1024 * 1024;  // real ones are under 4 KiB
 constexpr mode_t kGroupOrOtherAccess = 077;
+constexpr mode_t kWritableByGroupOrOthers = S_IWGRP | S_IWOTH;
 constexpr mode_t kPermissionBits = 07777;
 constexpr uid_t kRootUid = 0;
 
@@ -124,20 +127,51 @@ std::string octal_mode(mode_t mode) {
   return text;
 }
 
+bool owned_by_root_or_caller(const struct stat& status) {
+  return status.st_uid == kRootUid || status.st_uid == ::geteuid();
+}
+
+std::string wanted_owner() {
+  const uid_t caller = ::geteuid();
+  return caller == kRootUid ? "root" : "root or uid " + std::to_string(caller);
+}
+
 // The same rule ssh applies to private keys: another user who can read or replace this
 // file can read every secret the machine can.
-void check_permissions(const struct stat& status, const std::string& name) {
-  const uid_t caller = ::geteuid();
-  if (status.st_uid != kRootUid && status.st_uid != caller) {
-    const std::string wanted =
-        caller == kRootUid ? "root" : "root or uid " + std::to_string(caller);
-    throw Error(ErrorKind::key, name + ": owned by uid " + std::to_string(status.st_uid) +
-                                    ", want " + wanted + " (mode " + octal_mode(status.st_mode) +
-                                    ")");
+void add_file_problems(const struct stat& status, const std::string& name,
+                       std::vector<std::string>& problems) {
+  if (!owned_by_root_or_caller(status)) {
+    problems.push_back(name + ": owned by uid " + std::to_string(status.st_uid) + ", want " +
+                       wanted_owner() + " (mode " + octal_mode(status.st_mode) + ")");
   }
   if ((status.st_mode & kGroupOrOtherAccess) != 0) {
-    throw Error(ErrorKind::key, name + ": mode " + octal_mode(status.st_mode) +
-                                    " gives access to group or others; chmod 600 it");
+    problems.push_back(name + ": mode " + octal_mode(status.st_mode) +
+                       " gives access to group or others; chmod 600 it");
+  }
+}
+
+// Whoever may write to the folder that holds a key can rename another file over it, whatever
+// the key's own mode says (ssh's StrictModes refuses such a folder too). A sticky folder such
+// as /tmp lets only a file's owner rename or remove it. stat, not lstat: the key was opened
+// without following a link in its last component, so it is in the folder its parent resolves
+// to.
+void add_folder_problems(const std::filesystem::path& path, const std::string& name,
+                         std::vector<std::string>& problems) {
+  const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : ".";
+  struct stat status {};
+  if (::stat(folder.c_str(), &status) != 0) {
+    return;  // the key itself was opened through it; nothing more can be learnt
+  }
+  const std::string described = name + ": its folder " + folder.string() + " (owner uid " +
+                                std::to_string(status.st_uid) + ", mode " +
+                                octal_mode(status.st_mode) + ")";
+  if (!owned_by_root_or_caller(status)) {
+    problems.push_back(described + " belongs to another user, who could replace the key; want " +
+                       wanted_owner() + " (chown root " + folder.string() + ")");
+  }
+  if ((status.st_mode & kWritableByGroupOrOthers) != 0 && (status.st_mode & S_ISVTX) == 0) {
+    problems.push_back(described + " lets group or others replace the key; chmod go-w " +
+                       folder.string() + ", or keep the key in a folder only root may change");
   }
 }
 
@@ -198,7 +232,7 @@ Identities parse_identities(std::string_view text, std::string_view source) {
   return parse_identity_list(text, source);
 }
 
-Identities load_identity_file(const std::filesystem::path& path, FilePermissions permissions) {
+IdentityFile read_identity_file(const std::filesystem::path& path, FilePermissions permissions) {
   const std::string name = "identity file " + path.string();
   const FileDescriptor file(open_identity_file(path, name));
 
@@ -209,8 +243,11 @@ Identities load_identity_file(const std::filesystem::path& path, FilePermissions
   if (!S_ISREG(status.st_mode)) {
     throw Error(ErrorKind::key, name + ": not a regular file");
   }
-  if (permissions == FilePermissions::strict) {
-    check_permissions(status, name);
+  std::vector<std::string> problems;
+  add_file_problems(status, name, problems);
+  add_folder_problems(path, name, problems);
+  if (permissions == FilePermissions::strict && !problems.empty()) {
+    throw Error(ErrorKind::key, problems.front());
   }
   if (static_cast<std::size_t>(status.st_size) > kMaxIdentityFileSize) {
     throw Error(ErrorKind::key, name + ": " + std::to_string(status.st_size) +
@@ -218,7 +255,11 @@ Identities load_identity_file(const std::filesystem::path& path, FilePermissions
   }
 
   const SecretBytes contents = read_contents(file, static_cast<std::size_t>(status.st_size), name);
-  return parse_identities(contents.view(), name);
+  return {parse_identities(contents.view(), name), std::move(problems)};
+}
+
+Identities load_identity_file(const std::filesystem::path& path, FilePermissions permissions) {
+  return read_identity_file(path, permissions).identities;
 }
 
 std::unique_ptr<Recipient> parse_recipient(std::string_view text) {

@@ -22,6 +22,7 @@
 #include "rules/rules.hpp"
 #include "rules/sealing.hpp"
 #include "secretfs/age/armor.hpp"
+#include "secretfs/counted.hpp"
 #include "secretfs/manifest.hpp"
 
 namespace secretfs::cli {
@@ -152,10 +153,6 @@ void replace_file(const std::filesystem::path& file, std::span<const std::uint8_
   }
 }
 
-std::string recipients_phrase(std::size_t count) {
-  return std::to_string(count) + (count == 1 ? " recipient" : " recipients");
-}
-
 bool same_bytes(const SecretBytes& a, const SecretBytes& b) {
   return a.size() == b.size() && (a.empty() || sodium_memcmp(a.data(), b.data(), a.size()) == 0);
 }
@@ -235,7 +232,7 @@ int edit(const EditOptions& options) {
     throw Failure(std::string(error.what()) + "; your changes were not saved");
   }
   std::fprintf(stderr, "%s: encrypted to %s\n", shown(file).c_str(),
-               recipients_phrase(recipients.size()).c_str());
+               counted(recipients.size(), "recipient").c_str());
   return 0;
 }
 
@@ -403,8 +400,8 @@ int rekey(const RekeyOptions& options) {
     for (const auto& problem : problems) {
       std::fprintf(stderr, "error: %s\n", problem.c_str());
     }
-    throw Failure(std::to_string(problems.size()) + " of " + std::to_string(files.size()) +
-                  " files cannot be rekeyed; nothing was rewritten");
+    throw Failure(std::to_string(problems.size()) + " of " + counted(files.size(), "file") +
+                  " cannot be rekeyed; nothing was rewritten");
   }
 
   std::size_t rewritten = 0;
@@ -416,10 +413,10 @@ int rekey(const RekeyOptions& options) {
     replace_file(planned.file, rules::seal(planned.opened.plaintext.span(), planned.recipients,
                                            planned.opened.output));
     std::printf("rekeyed   %s (%s)\n", shown(planned.file).c_str(),
-                recipients_phrase(planned.recipients.size()).c_str());
+                counted(planned.recipients.size(), "recipient").c_str());
     ++rewritten;
   }
-  std::printf("%zu files: %zu rekeyed, %zu unchanged\n", plans.size(), rewritten,
+  std::printf("%s: %zu rekeyed, %zu unchanged\n", counted(plans.size(), "file").c_str(), rewritten,
               plans.size() - rewritten);
   return 0;
 }
@@ -535,7 +532,7 @@ int rotate(const RotateOptions& options) {
   }
   replace_file(file, rules::seal(value.span(), recipients, form_of(file)));
   std::printf("%s: new value encrypted to %s\n", shown(file).c_str(),
-              recipients_phrase(recipients.size()).c_str());
+              counted(recipients.size(), "recipient").c_str());
   if (options.manifest) {
     list_users(*options.manifest, file);
   }

@@ -15,6 +15,7 @@
 #include "fs/control.hpp"
 #include "fs/keyring.hpp"
 #include "fs/validation.hpp"
+#include "secretfs/counted.hpp"
 #include "secretfs/state.hpp"
 
 namespace secretfs::cli {
@@ -49,8 +50,8 @@ struct Switched {
       return "generation " + std::to_string(number) +
              " is current; no daemon is running, the next `secretfs mount` serves it";
     }
-    return "generation " + std::to_string(number) + " is being served (" + std::to_string(secrets) +
-           " secrets)";
+    return "generation " + std::to_string(number) + " is being served (" +
+           counted(secrets, "secret") + ")";
   }
 };
 
@@ -82,19 +83,6 @@ Switched make_current(state::StateDir& state, state::Number number) {
     std::fprintf(stderr, "warning: %s\n", (*answer)["warning"].get<std::string>().c_str());
   }
   return answer ? Switched{true, answer->value("secrets", std::size_t{0})} : Switched{};
-}
-
-std::string counted(std::size_t count, const std::string& noun) {
-  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
-}
-
-// Opens a state directory that must exist already: reading commands never create one.
-state::StateDir open_existing(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) {
-    throw Failure("no state directory at " + path.string() +
-                  " (nothing was activated there; see --state-dir)");
-  }
-  return state::StateDir::open(path);
 }
 
 // Removing old generations is housekeeping: its failure is reported, and does not undo or fail
@@ -186,7 +174,7 @@ struct RollbackFlags {
 };
 
 int rollback(const RollbackFlags& flags) {
-  auto state = open_existing(state_path(flags.state_dir));
+  auto state = state::StateDir::open_existing(state_path(flags.state_dir));
   const auto lock = state.lock();
   const auto current = state.current();
   std::optional<state::Number> target = flags.to;
@@ -223,7 +211,7 @@ struct ListFlags {
 };
 
 int generations(const ListFlags& flags) {
-  const auto state = open_existing(state_path(flags.state_dir));
+  const auto state = state::StateDir::open_existing(state_path(flags.state_dir));
   const auto all = state.generations();
   if (flags.json) {
     nlohmann::json list = nlohmann::json::array();
@@ -311,7 +299,7 @@ void print_status(const nlohmann::json& status) {
 }
 
 int status(const ListFlags& flags) {
-  const auto state = open_existing(state_path(flags.state_dir));
+  const auto state = state::StateDir::open_existing(state_path(flags.state_dir));
   auto answer = fs::ask_daemon(state.control_socket(), {{"command", "status"}}, kStatusTimeout);
   nlohmann::json status = answer ? *answer : offline_status(state);
   if (answer) {
@@ -349,7 +337,7 @@ std::string group_name(gid_t gid) {
 }
 
 int list(const ListFlags& flags) {
-  const auto state = open_existing(state_path(flags.state_dir));
+  const auto state = state::StateDir::open_existing(state_path(flags.state_dir));
   const auto answer = fs::ask_daemon(state.control_socket(), {{"command", "list"}}, kStatusTimeout);
   if (!answer) {
     throw Failure("no daemon serves " + state.path().string() +

@@ -9,6 +9,7 @@
 #include "fs/mount.hpp"
 #include "fs/validation.hpp"
 #include "secretfs/age/age.hpp"
+#include "secretfs/counted.hpp"
 #include "secretfs/manifest.hpp"
 
 namespace secretfs::cli {
@@ -24,10 +25,13 @@ struct MountFlags {
   bool insecure_identities = false;
 };
 
-// Development only: identity files that group or others may read, or that another user owns.
+// Development only: identity files that another user owns or that group or others may read,
+// and folders that let others replace them. Symbolic links stay refused: the flag is about who
+// may read or change a key, not about where reading it leads.
 constexpr const char* kInsecureIdentitiesHelp =
     "Development only: accept identity files that another user owns or that group or others "
-    "may read (refused otherwise, as ssh refuses such keys)";
+    "may read, or whose folder others may change (refused otherwise, as ssh refuses such "
+    "keys); each one is named in a warning. A symbolic link is still refused";
 
 age::FilePermissions identity_permissions(bool insecure) {
   return insecure ? age::FilePermissions::any : age::FilePermissions::strict;
@@ -49,10 +53,6 @@ int mount(const MountFlags& flags) {
       flags.allow_non_empty ? fs::MountPointContents::any : fs::MountPointContents::empty;
   options.identity_permissions = identity_permissions(flags.insecure_identities);
   return fs::run_mount(options);
-}
-
-std::string counted(std::size_t count, const std::string& noun) {
-  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
 }
 
 // Refused secrets or templates; one may have several problems.
@@ -78,16 +78,25 @@ std::string entry_counts(const manifest::Manifest& manifest) {
   return counts;
 }
 
-int check(const std::string& manifest_path) {
+struct CheckFlags {
+  std::string manifest;
+  bool insecure_identities = false;
+};
+
+int check(const CheckFlags& flags) {
   fs::ManifestFile file;
   try {
-    file = fs::read_manifest(manifest_path);
+    file = fs::read_manifest(flags.manifest);
   } catch (const manifest::ManifestError& error) {
     std::printf("error: %s\n", error.what());
     return 1;
   }
   const auto& manifest = file.manifest;
-  const auto problems = fs::validate(manifest, age::FilePermissions::strict);
+  const auto [problems, waived] =
+      fs::examine(manifest, identity_permissions(flags.insecure_identities));
+  for (const auto& line : waived) {
+    std::printf("warning: %s; accepted because of --insecure-identity-permissions\n", line.c_str());
+  }
   for (const auto& problem : problems) {
     std::printf("error: %s\n", problem.c_str());
   }
@@ -118,10 +127,12 @@ void add_mount(CLI::App& app, Command& selected) {
 }
 
 void add_check(CLI::App& app, Command& selected) {
-  auto manifest = std::make_shared<std::string>();
+  auto flags = std::make_shared<CheckFlags>();
   auto* command = app.add_subcommand("check", "Validate a manifest and its secrets; mount nothing");
-  command->add_option("-m,--manifest", *manifest, "Manifest file (TOML)")->required();
-  command->callback([&selected, manifest] { selected = [manifest] { return check(*manifest); }; });
+  command->add_option("-m,--manifest", flags->manifest, "Manifest file (TOML)")->required();
+  command->add_flag("--insecure-identity-permissions", flags->insecure_identities,
+                    kInsecureIdentitiesHelp);
+  command->callback([&selected, flags] { selected = [flags] { return check(*flags); }; });
 }
 
 }  // namespace secretfs::cli

@@ -19,9 +19,11 @@ Keyring load_keyring(const std::vector<std::filesystem::path>& paths,
   keyring.paths = paths;
   for (const auto& path : paths) {
     try {
-      for (auto& identity : age::load_identity_file(path, permissions)) {
+      age::IdentityFile file = age::read_identity_file(path, permissions);
+      for (auto& identity : file.identities) {
         keyring.identities.push_back(std::move(identity));
       }
+      keyring.waived.insert(keyring.waived.end(), file.waived.begin(), file.waived.end());
     } catch (const age::Error& error) {
       // The error names the file already.
       keyring.problems.emplace_back(error.what());

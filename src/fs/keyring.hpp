@@ -14,6 +14,9 @@ struct Keyring {
   std::vector<std::filesystem::path> paths;  // the identity files asked for
   age::Identities identities;
   std::vector<std::string> problems;  // one line per identity file that could not be used
+  // With FilePermissions::any: one line per rule of ownership or mode that a loaded identity
+  // file broke, for the daemon to warn about.
+  std::vector<std::string> waived;
 
   std::vector<const age::Identity*> pointers() const;
 };

@@ -3,11 +3,9 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -24,9 +22,11 @@
 #include "fs/control.hpp"
 #include "fs/detach.hpp"
 #include "fs/loop.hpp"
+#include "fs/mount_point.hpp"
 #include "fs/operations.hpp"
 #include "fs/signals.hpp"
 #include "fs/validation.hpp"
+#include "secretfs/counted.hpp"
 #include "secretfs/log.hpp"
 
 namespace secretfs::fs {
@@ -66,56 +66,7 @@ void fuse_log(enum fuse_log_level level, const char* format, va_list arguments) 
               "fuse: {}", text);
 }
 
-constexpr long kFuseSuperMagic = 0x65735546;
-// The mount point folder under the mount, seen only while no daemon serves.
-constexpr mode_t kIdleMountPointMode = 0700;
-// Dead mounts can be stacked on one mount point when daemons died one after another.
-constexpr int kMaxStaleLayers = 16;
-
-// A daemon that died without unmounting leaves a mount whose every access fails with ENOTCONN;
-// each such layer is detached so that the new mount takes its place. statfs is asked rather
-// than stat, which the kernel may answer from its cache of the dead mount. A live FUSE mount is
-// refused: a second daemon would stack its mount over the first one.
-void prepare_mount_point(const std::filesystem::path& mount_point, MountPointContents contents) {
-  for (int layer = 0; layer < kMaxStaleLayers; ++layer) {
-    struct statfs filesystem {};
-    if (::statfs(mount_point.c_str(), &filesystem) == 0) {
-      if (filesystem.f_type == kFuseSuperMagic) {
-        throw std::runtime_error("mount point " + mount_point.string() +
-                                 " already holds a FUSE mount; unmount it first (fusermount3 -u)");
-      }
-      break;
-    }
-    if (errno != ENOTCONN) {
-      break;
-    }
-    spdlog::warn("{}: a previous secretfs died without unmounting; detaching its mount",
-                 mount_point.string());
-    if (::umount2(mount_point.c_str(), MNT_DETACH) != 0) {
-      throw std::runtime_error("mount point " + mount_point.string() +
-                               ": could not detach a dead mount: " + std::strerror(errno));
-    }
-  }
-  std::error_code error;
-  std::filesystem::create_directories(mount_point, error);
-  if (error) {
-    throw std::runtime_error("mount point " + mount_point.string() + ": " + error.message());
-  }
-  const bool empty = std::filesystem::is_empty(mount_point, error) && !error;
-  if (contents == MountPointContents::empty && !empty) {
-    throw std::runtime_error("mount point " + mount_point.string() +
-                             " is not empty; the mount would hide what is in it. Empty it, or "
-                             "pass --allow-non-empty");
-  }
-  // While no daemon serves, the folder itself shows: only root may look into it, so that a
-  // service never takes an empty listing for the secrets being gone.
-  if (empty && ::chmod(mount_point.c_str(), kIdleMountPointMode) != 0) {
-    throw std::runtime_error("mount point " + mount_point.string() +
-                             ": chmod: " + std::strerror(errno));
-  }
-}
-
-// A detached daemon moves to / once it is ready, and libfuse unmounts by the path it mounted:
+// libfuse unmounts by the path it mounted, and a detached daemon moves to / once it is ready:
 // a relative mount point must not be left relative.
 std::filesystem::path absolute_path(const std::filesystem::path& path) {
   return std::filesystem::absolute(path).lexically_normal();
@@ -227,7 +178,9 @@ class Daemon {
       throw std::runtime_error("no state directory at " + state_path.string() +
                                ": give --manifest, or run `secretfs activate` first");
     }
-    state_.emplace(state::StateDir::open(state_path));
+    // Only an activation creates a state directory; serving what is stored creates nothing.
+    state_.emplace(given ? state::StateDir::open(state_path)
+                         : state::StateDir::open_existing(state_path));
     daemon_lock_ = lock_state_for_daemon(state_->path());
 
     if (given) {
@@ -248,18 +201,17 @@ class Daemon {
         }
         if (!state_->current()) {
           spdlog::warn(
-              "{}: {} problems and no earlier generation to fall back on; serving "
+              "{}: {} and no earlier generation to fall back on; serving "
               "its good secrets without storing a generation",
-              given->manifest.path.string(), problems.size());
-          mount_point_ = absolute_path(options_.mount_point.value_or(given->manifest.mount_point));
-          auto set = build(std::move(given->manifest), 0, FileChecks::later);
-          refuse_reading_through_mount(set->tree().secrets(), set->keyring());
-          served_.emplace(std::move(set));
+              given->manifest.path.string(), counted(problems.size(), "problem"));
+          use_mount_point(options_.mount_point.value_or(given->manifest.mount_point));
+          served_.emplace(build(std::move(given->manifest), 0, FileChecks::later));
           give_back_memory();
           return;
         }
-        spdlog::warn("{}: not activated because of {} problems; serving generation {}",
-                     given->manifest.path.string(), problems.size(), *state_->current());
+        spdlog::warn("{}: not activated because of {}; serving generation {}",
+                     given->manifest.path.string(), counted(problems.size(), "problem"),
+                     *state_->current());
       }
     }
 
@@ -270,8 +222,7 @@ class Daemon {
                                ": give --manifest, or run `secretfs activate` first");
     }
     auto set = load_generation(*current, FileChecks::later);
-    mount_point_ = absolute_path(options_.mount_point.value_or(set->mount_point()));
-    refuse_reading_through_mount(set->tree().secrets(), set->keyring());
+    use_mount_point(options_.mount_point.value_or(set->mount_point()));
     served_.emplace(std::move(set));
     give_back_memory();
   }
@@ -283,10 +234,14 @@ class Daemon {
     // mount: this thread serves the mount, and must not wait on it for a log kept below it.
     served_->audit().use(served_->current()->audit_log());
     prepare_mount_point(mount_point_, options_.mount_point_contents);
-    Session session(*served_, mount_point_);
     const auto set = served_->current();
-    spdlog::info("mounted {} secrets and {} templates (generation {}) at {}",
-                 set->tree().secrets().size(), set->tree().templates().size(), set->generation(),
+    // After the dead mounts are detached: until then nothing under the mount point resolves.
+    refuse_reading_through_mount(*set);
+    Session session(*served_, mount_point_);
+    const std::size_t templates = set->tree().templates().size();
+    spdlog::info("mounted {}{} (generation {}) at {}",
+                 counted(set->tree().secrets().size(), "secret"),
+                 templates == 0 ? "" : " and " + counted(templates, "template"), set->generation(),
                  mount_point_.string());
 
     if (detacher != nullptr) {
@@ -315,28 +270,30 @@ class Daemon {
   }
 
  private:
+  // Everything below names the mount point by its real path: the kernel mounts there, lists
+  // it so in /proc/self/mountinfo, and libfuse unmounts by the path it was given, so a link
+  // replaced while the daemon runs must not send the unmount, or the search for a dead
+  // mount, elsewhere.
+  void use_mount_point(const std::filesystem::path& configured) {
+    configured_mount_point_ = absolute_path(configured);
+    mount_point_ = real_mount_point(configured);
+    if (mount_point_ != configured_mount_point_) {
+      spdlog::info(
+          "mount point {} is reached through a symbolic link; mounting on its real path {}",
+          configured_mount_point_.string(), mount_point_.string());
+    }
+  }
+
   // The daemon reads the state directory, the identity files and (when serving a manifest
   // directly) the age files while it serves; one of them below its own mount point would make
   // it wait for itself forever.
-  void refuse_reading_through_mount(std::span<const ServedSecret> secrets,
-                                    const Keyring& keyring) const {
+  void refuse_reading_through_mount(const SecretSet& set) const {
     std::vector<std::filesystem::path> needed{state_->path()};
-    needed.insert(needed.end(), keyring.paths.begin(), keyring.paths.end());
-    for (const auto& secret : secrets) {
+    needed.insert(needed.end(), set.keyring().paths.begin(), set.keyring().paths.end());
+    for (const auto& secret : set.tree().secrets()) {
       needed.push_back(secret.file);
     }
-    const auto inside = [&](const std::filesystem::path& path) {
-      const auto relative = path.lexically_normal().lexically_relative(mount_point_);
-      return !relative.empty() && *relative.begin() != "..";
-    };
-    for (const auto& path : needed) {
-      if (inside(path)) {
-        throw std::runtime_error("mount point " + mount_point_.string() + " would hide " +
-                                 path.string() +
-                                 ", which the daemon reads while serving; "
-                                 "choose a mount point outside it");
-      }
-    }
+    refuse_hiding(mount_point_, needed);
   }
 
   // The first set is served before its files are checked (FileChecks::later): the check, one
@@ -354,8 +311,9 @@ class Daemon {
       }
       if (!stop.stop_requested()) {
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-        spdlog::info("checked the files of {} secrets in {:.2f} s: {} problems",
-                     set->tree().secrets().size(), took.count(), problems.size());
+        spdlog::info("checked the files of {} in {:.2f} s: {}",
+                     counted(set->tree().secrets().size(), "secret"), took.count(),
+                     counted(problems.size(), "problem"));
       }
     });
   }
@@ -381,6 +339,9 @@ class Daemon {
                                          FileChecks checks) {
     auto keyring = std::make_shared<const Keyring>(
         load_keyring(manifest.identities, options_.identity_permissions));
+    for (const auto& waived : keyring->waived) {
+      spdlog::warn("{}; used anyway because of --insecure-identity-permissions", waived);
+    }
     auto set = std::make_shared<const SecretSet>(std::move(manifest), keyring, inodes_, generation,
                                                  checks);
     for (const auto& problem : set->problems()) {
@@ -421,10 +382,11 @@ class Daemon {
       spdlog::error("refused to switch to generation {}: {}", number, reasons);
       return {{"ok", false},
               {"error", "generation " + std::to_string(number) + " has " +
-                            std::to_string(problems.size()) + " problem(s): " + reasons}};
+                            counted(problems.size(), "problem") + ": " + reasons}};
     }
     nlohmann::json answer = {{"ok", true}, {"generation", number}};
-    if (set->mount_point() != mount_point_ && !options_.mount_point) {
+    const auto named = absolute_path(set->mount_point());
+    if (!options_.mount_point && named != configured_mount_point_ && named != mount_point_) {
       answer["warning"] = "generation " + std::to_string(number) + " names mount point " +
                           set->mount_point().string() + "; the daemon keeps serving at " +
                           mount_point_.string() + " until it restarts";
@@ -437,8 +399,8 @@ class Daemon {
     served_->audit().use(audit_log);
     sd_notifyf(0, "STATUS=serving generation %llu at %s", static_cast<unsigned long long>(number),
                mount_point_.c_str());
-    spdlog::info("switched from generation {} to generation {} ({} secrets)",
-                 previous->generation(), number, count);
+    spdlog::info("switched from generation {} to generation {} ({})", previous->generation(),
+                 number, counted(count, "secret"));
     give_back_memory();
     return answer;
   }
@@ -523,7 +485,8 @@ class Daemon {
   InodeRegistry inodes_;
   std::optional<state::StateDir> state_;
   std::optional<Served> served_;
-  std::filesystem::path mount_point_;
+  std::filesystem::path mount_point_;             // the real path, links resolved
+  std::filesystem::path configured_mount_point_;  // as the manifest or --mount-point named it
   int daemon_lock_ = -1;
 };
 

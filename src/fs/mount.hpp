@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "fs/mount_point.hpp"
 #include "secretfs/age/key_files.hpp"
 #include "secretfs/state.hpp"
 
@@ -13,11 +14,6 @@ namespace secretfs::fs {
 enum class Detach {
   no,   // stay in the foreground (systemd, tests)
   yes,  // become a daemon once the mount is live, logging to syslog
-};
-
-enum class MountPointContents {
-  empty,  // refuse a mount point that holds files: the mount would hide them
-  any,    // mount over whatever is there
 };
 
 struct MountOptions {

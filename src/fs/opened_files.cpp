@@ -1,6 +1,7 @@
 #include "fs/opened_files.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@ constexpr std::size_t kPayloadKeySize = crypto_aead_chacha20poly1305_ietf_KEYBYT
 constexpr std::size_t kKeptFileLimit = 128 * 1024;
 // ... until this many bytes are kept in all; larger or later files are read at each open.
 constexpr std::size_t kKeptBudget = 16 * 1024 * 1024;
+constexpr uid_t kRootUid = 0;
+constexpr mode_t kPermissionBits = 07777;
 
 [[noreturn]] void throw_io(const std::filesystem::path& path, const char* what, int error) {
   throw age::Error(age::ErrorKind::io, path.string() + ": " + what + ": " + std::strerror(error));
@@ -74,6 +77,26 @@ void check_stored_hash(const std::string& path, const std::string& sha256,
                                              ": stored ciphertext does not match its SHA-256 "
                                              "name; the state directory was changed");
   }
+}
+
+// A stored ciphertext that another user could replace is refused even while its SHA-256 still
+// matches: the state directory is root's alone, and whoever can write there can do more than
+// change one blob. Files served straight from a manifest are the manifest's business.
+void refuse_changeable_blob(const std::filesystem::path& path, const std::string& sha256,
+                            const struct stat& status) {
+  if (sha256.empty()) {
+    return;
+  }
+  const bool foreign = status.st_uid != kRootUid && status.st_uid != ::geteuid();
+  if (!foreign && (status.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
+    return;
+  }
+  throw age::Error(
+      age::ErrorKind::io,
+      fmt::format("{}: stored ciphertext (owner uid {}, mode {:04o}) {}; {}", path.string(),
+                  status.st_uid, status.st_mode & kPermissionBits,
+                  foreign ? "is not root's" : "may be written by group or others",
+                  foreign ? "chown root " + path.string() : "chmod 0600 " + path.string()));
 }
 
 }  // namespace
@@ -145,6 +168,7 @@ OpenedFiles::Stamp OpenedFiles::current_stamp(const ServedSecret& secret) {
 
 OpenedFiles::FileRead OpenedFiles::read(const ServedSecret& secret) const {
   age::FileContents contents = age::read_regular_file(secret.file, max_file_size_);
+  refuse_changeable_blob(secret.file, secret.sha256, contents.status);
   return {std::move(contents.bytes), stamp_of(contents.status)};
 }
 
@@ -227,9 +251,10 @@ std::uint64_t OpenedFiles::remember(std::size_t index, const Stamp& stamp,
 
 std::vector<std::uint8_t> read_stored_file(const std::filesystem::path& file,
                                            const std::string& sha256, std::uint64_t max_size) {
-  auto bytes = age::read_regular_file(file, max_size).bytes;
-  check_stored_hash(file.native(), sha256, bytes);
-  return bytes;
+  age::FileContents contents = age::read_regular_file(file, max_size);
+  refuse_changeable_blob(file, sha256, contents.status);
+  check_stored_hash(file.native(), sha256, contents.bytes);
+  return std::move(contents.bytes);
 }
 
 }  // namespace secretfs::fs

@@ -102,7 +102,8 @@ class OpenedFiles {
 
 // The age file (or template file) `file`, checked against `sha256` (a stored generation's blob
 // name; empty for a file served straight from a manifest). Throws age::Error(io) when it cannot
-// be read, is over `max_size` bytes or does not match.
+// be read, is over `max_size` bytes or does not match, or is a stored blob that another user
+// owns or that group or others may write to.
 std::vector<std::uint8_t> read_stored_file(const std::filesystem::path& file,
                                            const std::string& sha256, std::uint64_t max_size);
 

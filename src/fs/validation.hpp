@@ -1,5 +1,6 @@
 // Checking a manifest before it is served or stored: what `check` prints and what makes
-// `activate` refuse.
+// `activate` refuse. A manifest, or a folder it is in, that another user could change is
+// refused as a whole (read_manifest throws).
 #pragma once
 
 #include <filesystem>
@@ -47,5 +48,14 @@ enum class Files {
 // identities and each template rendered, as file_problems and template_problems do.
 std::vector<std::string> validate(const manifest::Manifest& manifest,
                                   age::FilePermissions permissions, Files files = Files::check);
+
+// validate()'s problems, and what FilePermissions::any let through that strict checking
+// refuses (Keyring::waived), for `check` to show.
+struct Findings {
+  std::vector<std::string> problems;
+  std::vector<std::string> waived;
+};
+Findings examine(const manifest::Manifest& manifest, age::FilePermissions permissions,
+                 Files files = Files::check);
 
 }  // namespace secretfs::fs

@@ -38,15 +38,20 @@ std::filesystem::path blob_path(const std::filesystem::path& root, const std::st
 std::vector<Number> generation_numbers(const std::filesystem::path& root);
 
 // The number in `current` or `last`, or nullopt when the file does not exist. Anything but
-// "N\n" throws StateError naming the file.
-std::optional<Number> read_number_file(const std::filesystem::path& path);
+// "N\n", and a file another user could have written (see permissions.hpp), throws StateError
+// naming the file.
+std::optional<Number> read_number_file(const std::filesystem::path& path, Ownership ownership);
 
 void write_number_file(const std::filesystem::path& root, const char* name, Number number);
 
-// generation.json of generation `number`; throws StateError naming what is missing or wrong.
-GenerationRecord read_record(const std::filesystem::path& root, Number number);
+// generation.json of generation `number`; throws StateError naming what is missing or wrong,
+// or a generation folder, record or manifest.toml that another user could have written (see
+// permissions.hpp).
+GenerationRecord read_record(const std::filesystem::path& root, Number number, Ownership ownership);
 
-// The text of generation `number`'s manifest.toml, checked against the SHA-256 in `record`.
-std::string read_manifest_text(const std::filesystem::path& root, const GenerationRecord& record);
+// The text of generation `number`'s manifest.toml, checked against the SHA-256 in `record`;
+// refused like the record when another user could have written it.
+std::string read_manifest_text(const std::filesystem::path& root, const GenerationRecord& record,
+                               Ownership ownership);
 
 }  // namespace secretfs::state

@@ -53,12 +53,12 @@ void remove_temporaries(const std::filesystem::path& folder) {
   }
 }
 
-void remove_unreferenced_blobs(const std::filesystem::path& root) {
+void remove_unreferenced_blobs(const std::filesystem::path& root, Ownership ownership) {
   // A record that cannot be read throws here, before any blob is touched: a blob is removed
   // only when every remaining generation is known not to use it.
   std::set<std::string> referenced;
   for (const Number number : generation_numbers(root)) {
-    const GenerationRecord record = read_record(root, number);
+    const GenerationRecord record = read_record(root, number, ownership);
     for (const StoredSecret& secret : record.secrets) {
       referenced.insert(secret.blob);
     }
@@ -92,7 +92,7 @@ std::vector<Number> StateDir::prune(std::size_t keep) {
   remove_temporaries(path_ / kGenerationsFolder);
   fsync_folder(path_ / kGenerationsFolder);
 
-  remove_unreferenced_blobs(path_);
+  remove_unreferenced_blobs(path_, ownership_);
   remove_temporaries(path_);
   return removed;
 }

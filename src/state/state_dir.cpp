@@ -1,6 +1,5 @@
 // Opening the state directory, its lock, and reading generations back.
 #include <fcntl.h>
-#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,20 +15,11 @@
 #include "secretfs/template.hpp"
 #include "state/durable_files.hpp"
 #include "state/layout.hpp"
+#include "state/permissions.hpp"
 
 namespace secretfs::state {
 
 namespace {
-
-constexpr mode_t kWritableByOthers = S_IWGRP | S_IWOTH;
-constexpr uid_t kRootUid = 0;
-constexpr std::size_t kModeTextSize = 8;
-
-std::string mode_text(mode_t mode) {
-  std::array<char, kModeTextSize> text{};
-  std::snprintf(text.data(), text.size(), "%04o", static_cast<unsigned>(mode & 07777));
-  return text.data();
-}
 
 // Refuses rather than repairs: a state directory that others could write to may already hold
 // their files, and chmod would hide that.
@@ -45,14 +35,35 @@ void check_folder(const std::filesystem::path& path, Ownership ownership) {
   if (!S_ISDIR(status.st_mode)) {
     throw StateError(name + ": is not a folder");
   }
-  const std::string described = name + " (owner uid " + std::to_string(status.st_uid) + ", mode " +
-                                mode_text(status.st_mode) + ")";
-  if ((status.st_mode & kWritableByOthers) != 0) {
-    throw StateError(described + ": group or others may write to it; want mode 0700");
+  refuse_changeable("state directory", path, status, ownership);
+}
+
+// One of a state directory's own folders, for open_existing: a path that lacks it is some other
+// folder, and one this user may not look into is root's.
+void check_existing_folder(const std::filesystem::path& root, const char* folder) {
+  const auto path = root / folder;
+  struct stat status {};
+  if (::lstat(path.c_str(), &status) == 0) {
+    return;
   }
-  if (ownership == Ownership::root && status.st_uid != kRootUid) {
-    throw StateError(described + ": not owned by root");
+  const int error = errno;
+  if (error == ENOENT) {
+    throw StateError(root.string() + " is not a state directory (it has no " + folder +
+                     "/ folder; see --state-dir)");
   }
+  if (error == EACCES && ::lstat(root.c_str(), &status) == 0) {
+    throw StateError("state directory " + owner_and_mode(root, status) + ": uid " +
+                     std::to_string(::geteuid()) + " may not read it; run the command as root");
+  }
+  fail_errno(path, "cannot stat state directory", error);
+}
+
+std::filesystem::path root_of(const std::filesystem::path& path) {
+  auto root = std::filesystem::absolute(path).lexically_normal();
+  if (!root.has_filename() && root.has_relative_path()) {
+    root = root.parent_path();
+  }
+  return root;
 }
 
 GenerationInfo info_of(const GenerationRecord& record, std::optional<Number> current) {
@@ -72,11 +83,28 @@ void refuse(manifest::Manifest& manifest, const std::string& source, manifest::E
       {name, manifest::entry_problem(source, line, kind, name, reason), kind});
 }
 
+// Why a secret cannot be served from `blob`, or "" when it can: the daemon reads the blob at
+// every open, so one that is missing, or that another user could have replaced, is refused.
+// Its SHA-256 is checked at every open as well; this names the cause before a reader meets it.
+std::string blob_problem(const std::filesystem::path& blob, Ownership ownership) {
+  struct stat status {};
+  if (::lstat(blob.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) {
+    return "its stored ciphertext " + blob.string() + " is missing";
+  }
+  const Exposure exposure = exposure_of(status, ownership);
+  if (exposure == Exposure::none) {
+    return {};
+  }
+  return "its stored ciphertext " + owner_and_mode(blob, status) + ": " + reason(exposure) + "; " +
+         fix(exposure, blob, status);
+}
+
 // Serves each secret from its stored copy. A secret without one was refused when the
 // generation was stored (an owner that did not resolve then, say); serving it now would serve
 // a file nobody validated, so it stays refused.
 void point_at_blobs(manifest::Manifest& manifest, const GenerationRecord& record,
-                    const std::filesystem::path& root, const std::string& source) {
+                    const std::filesystem::path& root, const std::string& source,
+                    Ownership ownership) {
   std::map<std::string, std::string> blobs;
   for (const StoredSecret& stored : record.secrets) {
     blobs.emplace(stored.name, stored.blob);
@@ -92,9 +120,8 @@ void point_at_blobs(manifest::Manifest& manifest, const GenerationRecord& record
     }
     secret.file = blob_path(root, found->second);
     secret.sha256 = found->second;
-    if (kind_of(secret.file) != Kind::file) {
-      refuse(manifest, source, manifest::EntryKind::secret, secret.name, secret.line,
-             "its stored ciphertext " + secret.file.string() + " is missing");
+    if (const std::string problem = blob_problem(secret.file, ownership); !problem.empty()) {
+      refuse(manifest, source, manifest::EntryKind::secret, secret.name, secret.line, problem);
       continue;
     }
     served.push_back(std::move(secret));
@@ -156,10 +183,7 @@ Lock::~Lock() {
 Lock::Lock(Lock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
 
 StateDir StateDir::open(const std::filesystem::path& path, Ownership ownership) {
-  auto root = std::filesystem::absolute(path).lexically_normal();
-  if (!root.has_filename() && root.has_relative_path()) {
-    root = root.parent_path();
-  }
+  auto root = root_of(path);
   make_folder(root, kFolderMode);
   check_folder(root, ownership);
   for (const char* folder : {kBlobsFolder, kGenerationsFolder}) {
@@ -167,7 +191,21 @@ StateDir StateDir::open(const std::filesystem::path& path, Ownership ownership) 
     check_folder(root / folder, ownership);
   }
   fsync_folder(root);
-  return StateDir(std::move(root));
+  return StateDir(std::move(root), ownership);
+}
+
+StateDir StateDir::open_existing(const std::filesystem::path& path, Ownership ownership) {
+  auto root = root_of(path);
+  if (kind_of(root) == Kind::missing) {
+    throw StateError("no state directory at " + root.string() +
+                     " (nothing was activated there; see --state-dir)");
+  }
+  check_folder(root, ownership);
+  for (const char* folder : {kBlobsFolder, kGenerationsFolder}) {
+    check_existing_folder(root, folder);
+    check_folder(root / folder, ownership);
+  }
+  return StateDir(std::move(root), ownership);
 }
 
 Lock StateDir::lock() const {
@@ -186,7 +224,7 @@ Lock StateDir::lock() const {
 }
 
 std::optional<Number> StateDir::current() const {
-  return read_number_file(path_ / kCurrentFile);
+  return read_number_file(path_ / kCurrentFile, ownership_);
 }
 
 std::vector<GenerationInfo> StateDir::generations() const {
@@ -195,7 +233,7 @@ std::vector<GenerationInfo> StateDir::generations() const {
   for (const Number number : generation_numbers(path_)) {
     // One damaged generation must not hide the others from the admin who has to repair it.
     try {
-      infos.push_back(info_of(read_record(path_, number), current_number));
+      infos.push_back(info_of(read_record(path_, number, ownership_), current_number));
     } catch (const StateError& error) {
       GenerationInfo damaged;
       damaged.number = number;
@@ -211,19 +249,19 @@ std::optional<GenerationInfo> StateDir::generation(Number number) const {
   if (kind_of(generation_folder(path_, number)) != Kind::folder) {
     return std::nullopt;
   }
-  return info_of(read_record(path_, number), current());
+  return info_of(read_record(path_, number, ownership_), current());
 }
 
 void StateDir::set_current(Number number) {
   // Reading the generation first means `current` never names one that cannot be loaded.
-  read_manifest_text(path_, read_record(path_, number));
+  read_manifest_text(path_, read_record(path_, number, ownership_), ownership_);
   write_number_file(path_, kCurrentFile, number);
 }
 
 manifest::Manifest StateDir::load(Number number, const manifest::Accounts& accounts) const {
-  const GenerationRecord record = read_record(path_, number);
+  const GenerationRecord record = read_record(path_, number, ownership_);
   const auto manifest_path = generation_folder(path_, number) / kManifestFile;
-  const std::string text = read_manifest_text(path_, record);
+  const std::string text = read_manifest_text(path_, record, ownership_);
 
   manifest::Manifest manifest;
   try {
@@ -234,7 +272,7 @@ manifest::Manifest StateDir::load(Number number, const manifest::Accounts& accou
   }
   manifest.path = record.manifest;
 
-  point_at_blobs(manifest, record, path_, manifest_path.string());
+  point_at_blobs(manifest, record, path_, manifest_path.string(), ownership_);
   read_stored_templates(manifest, record, path_, manifest_path.string());
   // After the secrets: a template whose secret has no stored ciphertext cannot be served.
   templates::resolve(manifest, manifest_path.string());

@@ -178,12 +178,12 @@ bool holds(const StoredSecret& was, const manifest::Secret& secret) {
 
 // A current generation that cannot be read is not "identical": storing anew repairs it.
 bool same_as_generation(const std::filesystem::path& root, std::optional<Number> number,
-                        const GenerationRecord& record) {
+                        const GenerationRecord& record, Ownership ownership) {
   if (!number) {
     return false;
   }
   try {
-    return same_content(read_record(root, *number), record);
+    return same_content(read_record(root, *number, ownership), record);
   } catch (const StateError&) {
     return false;
   }
@@ -191,8 +191,8 @@ bool same_as_generation(const std::filesystem::path& root, std::optional<Number>
 
 // Above both `last` and every folder, so a number is never given twice, even after a crash
 // between renaming a generation into place and writing `last`, or after pruning.
-Number next_number(const std::filesystem::path& root) {
-  Number highest = read_number_file(root / kLastFile).value_or(0);
+Number next_number(const std::filesystem::path& root, Ownership ownership) {
+  Number highest = read_number_file(root / kLastFile, ownership).value_or(0);
   const auto numbers = generation_numbers(root);
   if (!numbers.empty()) {
     highest = std::max(highest, numbers.back());
@@ -240,11 +240,11 @@ Stored StateDir::store(const manifest::Manifest& manifest, const std::string& te
   }
   GenerationRecord record = record_of(path_, manifest, text, Blobs::store);
   const auto current_number = current();
-  if (same_as_generation(path_, current_number, record)) {
+  if (same_as_generation(path_, current_number, record, ownership_)) {
     return {*current_number, false};
   }
 
-  record.number = next_number(path_);
+  record.number = next_number(path_, ownership_);
   record.created = now();
   write_generation(path_, record, text);
   write_number_file(path_, kLastFile, record.number);
@@ -260,7 +260,7 @@ bool StateDir::is_current(const manifest::Manifest& manifest, const std::string&
     return false;
   }
   try {
-    const GenerationRecord stored = read_record(path_, *number);
+    const GenerationRecord stored = read_record(path_, *number, ownership_);
     if (stored.manifest_sha256 != sha256_hex(text) || stored.manifest != manifest.path ||
         stored.secrets.size() != manifest.secrets.size()) {
       return false;

@@ -113,7 +113,7 @@ TEST_CASE("a daemon serves before its files are checked, and logs what the check
     log = mount.log();
   }
   CHECK(log.find("checked the files of 2 secrets in ") != std::string::npos);
-  CHECK(log.find(" s: 1 problems") != std::string::npos);
+  CHECK(log.find(" s: 1 problem\n") != std::string::npos);
   CHECK(log.find("secret `broken`: file " + header.string()) != std::string::npos);
   CHECK(log.find("(opening it fails with EIO)") != std::string::npos);
 

@@ -317,7 +317,7 @@ TEST_CASE("rekey re-encrypts to the rules, all or nothing, and leaves matching f
   SECTION("named files only") {
     const Key newcomer = make_key(repo.dir(), "newcomer.txt");
     repo.write_rules(newcomer.recipient);
-    CHECK(output_of(repo.command("rekey b.age")).find("1 files: 1 rekeyed") != std::string::npos);
+    CHECK(output_of(repo.command("rekey b.age")).find("1 file: 1 rekeyed") != std::string::npos);
     CHECK(read_file(repo.secret("web1/a.age")) == a);
   }
 }
@@ -536,7 +536,7 @@ TEST_CASE("edit does not lose a concurrent change, links or the file's owner", "
       CHECK(std::filesystem::is_symlink(repo.secret("link.age")));
     }
     // rekey of the whole repository skips the link and rekeys the file itself.
-    CHECK(output_of(repo.command("rekey")).find("1 files: 0 rekeyed, 1 unchanged\n") !=
+    CHECK(output_of(repo.command("rekey")).find("1 file: 0 rekeyed, 1 unchanged\n") !=
           std::string::npos);
   }
   SECTION("the owner, group and mode are kept") {
@@ -661,6 +661,6 @@ TEST_CASE("rekey by default takes only the age files a broad rule matches", "[fi
   const std::string cli = "cd " + shell_quoted(dir.path()) + " && " + shell_quoted(binary());
   REQUIRE(run("printf v | (" + cli + " encrypt -o a.age)") == 0);
   const std::string said = output_of("(" + cli + " rekey -i " + shell_quoted(key) + ") 2>&1");
-  CHECK(said.find("1 files: 0 rekeyed, 1 unchanged") != std::string::npos);
+  CHECK(said.find("1 file: 0 rekeyed, 1 unchanged") != std::string::npos);
   CHECK(read_file(dir / "README") == "not a secret\n");
 }

@@ -210,6 +210,62 @@ TEST_CASE("identity files owned by another user are refused", "[key_files]") {
   CHECK(load_identity_file(path, FilePermissions::any).size() == 1);
 }
 
+TEST_CASE("identity files in a folder group or others may write to are refused unless sticky",
+          "[key_files]") {
+  TempDir dir;
+  const auto path = write_key_file(dir, std::string(kIdentity) + "\n", 0600);
+  const auto folder_refused = [&](const std::string& mode) {
+    return "identity file " + path.string() + ": its folder " + dir.path().string() +
+           " (owner uid " + std::to_string(::geteuid()) + ", mode " + mode +
+           ") lets group or others replace the key; chmod go-w " + dir.path().string() +
+           ", or keep the key in a folder only root may change";
+  };
+
+  SECTION("0777 is refused with the exact message") {
+    REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
+    require_error([&] { load_identity_file(path); }, ErrorKind::key, folder_refused("0777"));
+  }
+  SECTION("0730 is refused") {
+    REQUIRE(::chmod(dir.path().c_str(), 0730) == 0);
+    require_error([&] { load_identity_file(path); }, ErrorKind::key, folder_refused("0730"));
+  }
+  SECTION("a sticky folder such as /tmp (1777) lets only the key's owner replace it") {
+    REQUIRE(::chmod(dir.path().c_str(), 01777) == 0);
+    CHECK(load_identity_file(path).size() == 1);
+  }
+  SECTION("0755 loads") {
+    REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+    CHECK(read_identity_file(path, FilePermissions::strict).waived.empty());
+  }
+  SECTION("FilePermissions::any reads it and names every rule it let through") {
+    REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
+    REQUIRE(::chmod(path.c_str(), 0604) == 0);
+    const IdentityFile file = read_identity_file(path, FilePermissions::any);
+    CHECK(file.identities.size() == 1);
+    CHECK(file.waived ==
+          std::vector<std::string>{"identity file " + path.string() +
+                                       ": mode 0604 gives access to group or others; chmod 600 it",
+                                   folder_refused("0777")});
+  }
+}
+
+TEST_CASE("identity files in a folder another user owns are refused", "[key_files]") {
+  if (::geteuid() != 0) {
+    WARN("needs root to chown a folder to another user; skipped");
+    return;
+  }
+  TempDir dir;
+  constexpr uid_t kOtherUid = 4242;
+  const auto path = write_key_file(dir, std::string(kIdentity) + "\n", 0600);
+  REQUIRE(::chown(dir.path().c_str(), kOtherUid, kOtherUid) == 0);
+
+  require_error([&] { load_identity_file(path); }, ErrorKind::key,
+                "identity file " + path.string() + ": its folder " + dir.path().string() +
+                    " (owner uid 4242, mode 0700) belongs to another user, who could replace "
+                    "the key; want root (chown root " +
+                    dir.path().string() + ")");
+}
+
 TEST_CASE("identity files that cannot be opened safely are refused", "[key_files]") {
   TempDir dir;
   const auto target = write_key_file(dir, std::string(kIdentity) + "\n", 0600);

@@ -2,12 +2,14 @@
 
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -69,6 +71,30 @@ std::string text_of(const SecretBytes& bytes) {
   return std::string(bytes.view());
 }
 
+// `secret` as a stored generation serves it: named by the SHA-256 of its file, which is
+// checked on every full open.
+ServedSecret stored(ServedSecret secret) {
+  const auto bytes = age::read_file(secret.file);
+  std::array<std::uint8_t, crypto_hash_sha256_BYTES> hash{};
+  crypto_hash_sha256(hash.data(), bytes.data(), bytes.size());
+  std::string hex(hash.size() * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), hash.data(), hash.size());
+  hex.pop_back();
+  secret.sha256 = hex;
+  return secret;
+}
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const age::Error& error) {
+    CHECK(error.kind() == age::ErrorKind::io);
+    return error.what();
+  }
+  FAIL("no age::Error");
+  return {};
+}
+
 }  // namespace
 
 TEST_CASE("opened files decrypt again and again, small and large, binary and armored", "[opened]") {
@@ -112,15 +138,7 @@ TEST_CASE("a file replaced or rewritten after its first open is opened anew", "[
 
 TEST_CASE("check keeps what it learns, and a stored file that changed is refused", "[opened]") {
   const Files files;
-  ServedSecret secret = files.write("s", "stored\n");
-  // Named like a stored ciphertext: its SHA-256 is checked on every full open.
-  const auto bytes = age::read_file(secret.file);
-  std::array<std::uint8_t, crypto_hash_sha256_BYTES> hash{};
-  crypto_hash_sha256(hash.data(), bytes.data(), bytes.size());
-  std::string hex(hash.size() * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), hash.data(), hash.size());
-  hex.pop_back();
-  secret.sha256 = hex;
+  const ServedSecret secret = stored(files.write("s", "stored\n"));
 
   const OpenedFiles opened(1, kLimit);
   opened.check(0, secret, files.identities());
@@ -135,6 +153,30 @@ TEST_CASE("check keeps what it learns, and a stored file that changed is refused
     CHECK(std::string(error.what()).find("does not match its SHA-256") != std::string::npos);
   }
   CHECK_THROWS_AS(opened.check(0, secret, files.identities()), age::Error);
+}
+
+TEST_CASE("a stored file group or others may write to is refused at open, naming it",
+          "[opened]") {
+  const Files files;
+  const ServedSecret secret = stored(files.write("s", "stored\n"));
+  const OpenedFiles opened(1, kLimit);
+  CHECK(text_of(opened.decrypt(0, secret, files.identities())) == "stored\n");
+
+  // Its SHA-256 still matches; whoever could write to it could have changed more.
+  REQUIRE(::chmod(secret.file.c_str(), 0666) == 0);
+  const std::string refused = secret.file + ": stored ciphertext (owner uid " +
+                              std::to_string(::geteuid()) +
+                              ", mode 0666) may be written by group or others; chmod 0600 " +
+                              secret.file;
+  CHECK(error_of([&] { opened.decrypt(0, secret, files.identities()); }) == refused);
+  CHECK(error_of([&] { secretfs::fs::read_stored_file(secret.file, secret.sha256, kLimit); }) ==
+        refused);
+
+  // A file served straight from a manifest is the manifest's business, not the state
+  // directory's.
+  ServedSecret direct = secret;
+  direct.sha256.clear();
+  CHECK(text_of(OpenedFiles(1, kLimit).decrypt(0, direct, files.identities())) == "stored\n");
 }
 
 TEST_CASE("a file that fails is not remembered", "[opened]") {

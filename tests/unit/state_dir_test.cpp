@@ -77,7 +77,8 @@ TEST_CASE("a state directory others may write to is refused, not repaired", "[st
   ::chmod(sandbox.state().c_str(), 0770);
   CHECK(error_of([&] { sandbox.open(); }) ==
         "state directory " + sandbox.state().string() + " (owner uid " + std::to_string(geteuid()) +
-            ", mode 0770): group or others may write to it; " + "want mode 0700");
+            ", mode 0770): group or others may write to it; want mode 0700 (chmod 0700 " +
+            sandbox.state().string() + ")");
   struct stat status {};
   REQUIRE(::lstat(sandbox.state().c_str(), &status) == 0);
   CHECK((status.st_mode & 07777) == 0770);
@@ -115,7 +116,8 @@ TEST_CASE("Ownership::root refuses a state directory that is not root's", "[stat
   REQUIRE(::lstat(sandbox.state().c_str(), &status) == 0);
   CHECK(error_of([&] { StateDir::open(sandbox.state(), Ownership::root); }) ==
         "state directory " + sandbox.state().string() + " (owner uid " +
-            std::to_string(status.st_uid) + ", mode 0700): not owned by root");
+            std::to_string(status.st_uid) + ", mode 0700): not owned by root; chown root " +
+            sandbox.state().string());
   CHECK_NOTHROW(StateDir::open(sandbox.state(), Ownership::any));
 }
 
@@ -250,4 +252,85 @@ TEST_CASE("the lock keeps a second process out until it is released", "[state]")
     CHECK(try_lock_in_child(lock_path) == kChildBlocked);
   }
   CHECK(try_lock_in_child(lock_path) == kChildLocked);
+}
+
+TEST_CASE("open_existing creates nothing and names a folder that is not a state directory",
+          "[state]") {
+  const Sandbox sandbox;
+  const auto open_existing = [&] { StateDir::open_existing(sandbox.state(), Ownership::any); };
+  CHECK(error_of(open_existing) == "no state directory at " + sandbox.state().string() +
+                                       " (nothing was activated there; see --state-dir)");
+  CHECK_FALSE(fs::exists(sandbox.state()));
+
+  fs::create_directory(sandbox.state());
+  ::chmod(sandbox.state().c_str(), 0700);
+  CHECK(error_of(open_existing) == sandbox.state().string() +
+                                       " is not a state directory (it has no blobs/ folder; "
+                                       "see --state-dir)");
+  CHECK(fs::is_empty(sandbox.state()));
+  fs::create_directory(sandbox.state() / "blobs");
+  CHECK(error_of(open_existing) == sandbox.state().string() +
+                                       " is not a state directory (it has no generations/ "
+                                       "folder; see --state-dir)");
+  CHECK(fs::exists(sandbox.state() / "blobs"));
+  CHECK_FALSE(fs::exists(sandbox.state() / "generations"));
+
+  StateDir created = sandbox.open();
+  sandbox.store_files(created, {{"a", "one"}});
+  created.set_current(1);
+  std::set<std::string> before;
+  for (const auto& entry : fs::directory_iterator(sandbox.state())) {
+    before.insert(entry.path().filename().string());
+  }
+  const StateDir existing = StateDir::open_existing(sandbox.state(), Ownership::any);
+  CHECK(existing.path() == sandbox.state());
+  CHECK(existing.current() == 1);
+  CHECK(numbers_of(existing.generations()) == std::vector<Number>{1});
+  std::set<std::string> after;
+  for (const auto& entry : fs::directory_iterator(sandbox.state())) {
+    after.insert(entry.path().filename().string());
+  }
+  CHECK(after == before);
+}
+
+TEST_CASE("open_existing tells a user who may not read the state directory to run as root",
+          "[state]") {
+  if (geteuid() != 0) {
+    WARN("needs root to read the state directory as another user; skipped");
+    return;
+  }
+  const Sandbox sandbox;
+  sandbox.open();
+  REQUIRE(::chmod(sandbox.root().c_str(), 0711) == 0);
+  int ends[2];
+  REQUIRE(::pipe(ends) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(ends[0]);
+    std::string message = "no StateError";
+    if (::setresgid(kNobody, kNobody, kNobody) == 0 &&
+        ::setresuid(kNobody, kNobody, kNobody) == 0) {
+      try {
+        StateDir::open_existing(sandbox.state(), Ownership::root);
+      } catch (const StateError& error) {
+        message = error.what();
+      }
+    }
+    const bool written =
+        ::write(ends[1], message.data(), message.size()) == static_cast<ssize_t>(message.size());
+    _exit(written ? 0 : kChildFailed);
+  }
+  ::close(ends[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t got = 0; (got = ::read(ends[0], buffer, sizeof buffer)) > 0;) {
+    message.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(ends[0]);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(message == "state directory " + sandbox.state().string() +
+                       " (owner uid 0, mode 0700): uid 65534 may not read it; run the command "
+                       "as root");
 }

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "secretfs/age/identity.hpp"
 
@@ -14,12 +16,26 @@ namespace secretfs::age {
 Identities parse_identities(std::string_view text, std::string_view source);
 
 enum class FilePermissions {
-  strict,  // owned by root or the caller, no access for group or others (as ssh demands)
-  any,     // development only: skip the ownership and mode check
+  strict,  // as ssh demands: the file owned by root or the caller, no access for group or
+           // others; its folder owned by root or the caller, and not writable by group or
+           // others unless sticky (/tmp)
+  any,     // development only: what strict refuses is let through (and reported)
 };
 
-// Reads and parses an identity file. With FilePermissions::strict a file owned by another
-// user or accessible to group or others is refused with Error(key) naming it and its mode.
+struct IdentityFile {
+  Identities identities;
+  // What FilePermissions::strict would have refused, one line each naming the file (or its
+  // folder), the owner and mode, and the fix; empty when nothing. Always empty with strict.
+  std::vector<std::string> waived;
+};
+
+// Reads and parses an identity file. With FilePermissions::strict a file that breaks a rule
+// above is refused with Error(key) naming it (or its folder) and its mode; with
+// FilePermissions::any it is read, and the rules it broke are in `waived`. A symbolic link in
+// place of the file is refused either way.
+IdentityFile read_identity_file(const std::filesystem::path& path, FilePermissions permissions);
+
+// The identities of read_identity_file(path, permissions).
 Identities load_identity_file(const std::filesystem::path& path,
                               FilePermissions permissions = FilePermissions::strict);
 
