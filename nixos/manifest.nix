@@ -205,27 +205,34 @@ let
     settings: name: secret:
     (if secret.neededForUsers or false then forUsersDir else settings.mountPoint) + "/" + name;
 
-  # Secrets and templates share one tree, and so one set of names (a name in both is a problem).
-  entriesOf = settings: withDefaults settings.secrets // templatesOf settings;
+  # Every secret and template as { name, entry }. A list, not one attribute set: a name in both
+  # is a problem, but until evaluation stops on it neither entry may hide the other.
+  entriesOf =
+    settings:
+    let
+      listOf = entries: map (name: {
+        inherit name;
+        entry = entries.${name};
+      }) (names entries);
+    in
+    listOf (withDefaults settings.secrets) ++ listOf (templatesOf settings);
 
   # `path` is where consumers read the secret; a link is needed only when it differs.
   links =
     settings:
     let
-      secrets = entriesOf settings;
       linked = filter (
-        name:
-        let
-          secret = secrets.${name};
-        in
-        secret.path != null && secret.path != servedPath settings name secret
-      ) (names secrets);
+        { name, entry }: entry.path != null && entry.path != servedPath settings name entry
+      ) (entriesOf settings);
     in
-    map (name: {
-      inherit name;
-      path = secrets.${name}.path;
-      target = servedPath settings name secrets.${name};
-    }) linked;
+    map (
+      { name, entry }:
+      {
+        inherit name;
+        path = entry.path;
+        target = servedPath settings name entry;
+      }
+    ) linked;
 
   # One line per link, "path<TAB>target", for the activation script.
   linksText = settings: concatLines (map (link: "${link.path}\t${link.target}") (links settings));
@@ -252,13 +259,25 @@ let
   serviceName = unit: if builtins.match ".*\\..*" unit == null then "${unit}.service" else unit;
 
   # { "<name>": { "restart": [units], "reload": [units] } } for `secretfs activate --json`'s
-  # "changed" list, which names secrets and templates alike.
+  # "changed" list, which names secrets and templates alike. A name that is both a secret and a
+  # template (a problem) gets the units of both.
   unitsBySecret =
     settings:
-    builtins.mapAttrs (_: secret: {
-      restart = map serviceName secret.restartUnits;
-      reload = map serviceName secret.reloadUnits;
-    }) (servedSecrets settings // templatesOf settings);
+    let
+      unitsOf = builtins.mapAttrs (_: entry: {
+        restart = map serviceName entry.restartUnits;
+        reload = map serviceName entry.reloadUnits;
+      });
+    in
+    builtins.zipAttrsWith
+      (_: units: {
+        restart = concatMap (entry: entry.restart) units;
+        reload = concatMap (entry: entry.reload) units;
+      })
+      [
+        (unitsOf (servedSecrets settings))
+        (unitsOf (templatesOf settings))
+      ];
 
   unitsJson = settings: builtins.toJSON (unitsBySecret settings);
 
@@ -405,8 +424,34 @@ let
       )
     );
 
+  # The secrets `{{ NAME }}` placeholders in `text` name, each once. A scan, not the daemon's
+  # parser: it ignores `\{{` and takes NAME up to a `|`, `}` or line end, blanks trimmed. Good
+  # enough to find names the daemon will not have, nothing more.
+  placeholderNames =
+    text:
+    let
+      matches = filter builtins.isList (builtins.split "(\\\\?)\\{\\{([^|}\n]*)" text);
+      unescaped = filter (match: builtins.head match == "") matches;
+      trim = inside: builtins.match "[ \t]*([^ \t].*[^ \t]|[^ \t])[ \t]*" inside;
+      trimmed = map (match: trim (builtins.elemAt match 1)) unescaped;
+    in
+    unique (map builtins.head (filter (found: found != null) trimmed));
+
   # Placeholders are checked by `secretfs check` and on activation, where the secrets they name
-  # are known to have been accepted.
+  # are known to have been accepted. Only a `content` placeholder that names a neededForUsers
+  # secret is refused here, since the daemon would call it a secret that does not exist.
+  forUsersPlaceholderProblems =
+    settings: entry:
+    let
+      forUsers = forUsersSecrets settings;
+      inserted = if entry.content == null then [ ] else placeholderNames entry.content;
+    in
+    map (
+      secret:
+      "a placeholder inserts `${secret}`, a neededForUsers secret; those are decrypted before"
+      + " users exist and are not served by the mount, so no template can insert them"
+    ) (filter (secret: forUsers ? ${secret}) inserted);
+
   templateProblems =
     settings: name: entry:
     map (message: "services.secretfs.templates.${builtins.toJSON name}: ${message}") (
@@ -420,12 +465,13 @@ let
           [ ]
       )
       ++ (
-        if servedSecrets settings ? ${name} then
+        if settings.secrets ? ${name} then
           [ "`${name}` is also a secret; a name serves one file" ]
         else
           [ ]
       )
       ++ servingProblems settings name entry
+      ++ forUsersPlaceholderProblems settings entry
     );
 
   # `a` and `a/b` cannot both exist: `a` would be a file and a directory. Only pairs for which

@@ -135,9 +135,10 @@ class StateDir {
   Ownership ownership_;
 };
 
-// The names, sorted, of the secrets and templates that `after` adds or removes, or whose
-// content, owner, group or mode differ from `before`. A template's content is its text and the
-// content of every secret it inserts. Both come from StateDir::load, so their files are blobs.
+// The names, sorted and each once, of the secrets and templates that `after` adds or removes,
+// or whose content, owner, group or mode differ from `before`. A template's content is its
+// text and the content of every secret it inserts. Both come from StateDir::load, so their
+// files are blobs.
 std::vector<std::string> changed_secrets(const manifest::Manifest& before,
                                          const manifest::Manifest& after);
 

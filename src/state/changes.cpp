@@ -66,7 +66,10 @@ std::vector<std::string> changed_secrets(const manifest::Manifest& before,
   };
   add_changed(before.templates, after.templates, same_template, changed);
 
+  // A secret that becomes a template of the same name (or the other way round) is named by
+  // both passes, and a service is restarted once per name.
   std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
   return changed;
 }
 

@@ -55,9 +55,11 @@ class Resolver {
               std::to_string(kMaxTemplateSize)};
     }
     std::vector<std::string> reasons;
+    // A mistake repeated in the template is named once, where it first appears. A set, since a
+    // large template can hold tens of thousands of distinct mistakes.
+    std::set<std::string> named;
     const auto add = [&](std::string reason) {
-      // A mistake repeated in the template is named once.
-      if (std::find(reasons.begin(), reasons.end(), reason) == reasons.end()) {
+      if (named.insert(reason).second) {
         reasons.push_back(std::move(reason));
       }
     };

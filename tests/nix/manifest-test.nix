@@ -221,6 +221,88 @@ let
       ];
     };
 
+    # neededForUsers secrets are not served by the mount: the daemon would say the placeholder
+    # names no secret, so evaluation says why. Escaped placeholders and `file` templates are not
+    # looked at (`secretfs check` sees those).
+    templateInsertsForUsersSecret = {
+      got = derive.problems (
+        base
+        // {
+          secrets = {
+            userpw = {
+              file = "/srv/pw.age";
+              neededForUsers = true;
+            };
+            db.file = "/srv/db.age";
+          };
+          templates = {
+            app.content = "a={{ userpw | chomp }}\nb={{userpw}} c=\\{{ db }} d={{ db }}\n";
+            escaped.content = "\\{{ userpw }}";
+            fromFile.file = "/srv/app.tmpl";
+          };
+        }
+      );
+      want = [
+        "services.secretfs.templates.\"app\": a placeholder inserts `userpw`, a neededForUsers secret; those are decrypted before users exist and are not served by the mount, so no template can insert them"
+      ];
+    };
+
+    # A template may not take a neededForUsers secret's name either, and until evaluation stops
+    # on that, both keep their link.
+    templateNamedLikeForUsersSecret = {
+      got =
+        let
+          settings = base // {
+            secrets.pw = {
+              file = "/srv/pw.age";
+              neededForUsers = true;
+              path = "/etc/pw";
+            };
+            templates.pw = {
+              content = "x";
+              path = "/etc/pw-template";
+              restartUnits = [ "app" ];
+            };
+          };
+        in
+        {
+          problems = derive.problems settings;
+          links = derive.linksText settings;
+          units = derive.unitsBySecret settings;
+        };
+      want = {
+        problems = [
+          "services.secretfs.templates.\"pw\": `pw` is also a secret; a name serves one file"
+        ];
+        links = "/etc/pw\t/run/secrets-for-users/pw\n/etc/pw-template\t/run/secrets/pw\n";
+        units.pw = {
+          restart = [ "app.service" ];
+          reload = [ ];
+        };
+      };
+    };
+
+    # Were both kept in one attribute set, the template's units would hide the secret's.
+    unitsOfSecretAndTemplateOfOneName = {
+      got = derive.unitsBySecret (
+        base
+        // {
+          secrets.same = {
+            file = "/a";
+            restartUnits = [ "one" ];
+          };
+          templates.same = {
+            content = "b";
+            reloadUnits = [ "two" ];
+          };
+        }
+      );
+      want.same = {
+        restart = [ "one.service" ];
+        reload = [ "two.service" ];
+      };
+    };
+
     sampleHasNoProblems = {
       got = derive.problems sample;
       want = [ ];

@@ -83,3 +83,11 @@ TEST_CASE("a template changes with its text, its owner or a secret it inserts", 
         std::vector<std::string>{"added", "api", "db", "db-user", "owner", "removed", "text"});
   CHECK(changed_secrets(after, after).empty());
 }
+
+TEST_CASE("a secret that becomes a template of the same name is named once", "[state]") {
+  const auto as_secret = with_templates({secret("sw", "aa"), secret("db", "bb")}, {});
+  const auto as_template =
+      with_templates({secret("db", "bb")}, {template_of("sw", "{{ db }}", {"db"})});
+  CHECK(changed_secrets(as_secret, as_template) == std::vector<std::string>{"sw"});
+  CHECK(changed_secrets(as_template, as_secret) == std::vector<std::string>{"sw"});
+}

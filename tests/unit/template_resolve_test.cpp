@@ -129,6 +129,29 @@ TEST_CASE("template text over the limit is refused", "[template]") {
                                  "over the limit of 1048576"});
 }
 
+// Each distinct mistake is named once, in the order of first appearance; with many of them the
+// check must stay linear (40,000 here, 1 MiB of text can hold over 100,000).
+TEST_CASE("many distinct unknown placeholders are each named once, in order", "[template]") {
+  Manifest manifest = resolved("[templates.big]\ncontent = \"\"\n");
+  REQUIRE(manifest.templates.size() == 1);
+  constexpr int kCount = 40000;
+  std::string text;
+  std::vector<std::string> expected;
+  for (int i = 0; i < kCount; ++i) {
+    const std::string placeholder = "{{ n" + std::to_string(i) + " }}";
+    text += placeholder;
+    expected.push_back("manifest.toml:1: template `big`: placeholder `" + placeholder +
+                       "` names no secret");
+  }
+  text += "{{ n1 }}{{ n0 }}";  // repeated: not named again
+  manifest.templates[0].text = text;
+
+  secretfs::templates::resolve(manifest, "manifest.toml");
+  CHECK(manifest.templates.empty());
+  REQUIRE(manifest.problems.size() == kCount);
+  CHECK(messages(manifest) == expected);
+}
+
 TEST_CASE("read_files reads a template file, or refuses the template naming the file",
           "[template]") {
   std::string pattern = (fs::temp_directory_path() / "secretfs-template-XXXXXX").string();
