@@ -244,12 +244,14 @@ class Daemon {
                  templates == 0 ? "" : " and " + counted(templates, "template"), set->generation(),
                  mount_point_.string());
 
+    const ControlServer control(state_->control_socket(),
+                                [this](const nlohmann::json& request) { return answer(request); });
+
+    // Like systemd below, whoever started a background daemon goes on only once both the mount
+    // and the control socket answer, so that a `secretfs status` right after finds it.
     if (detacher != nullptr) {
       detacher->ready();
     }
-
-    const ControlServer control(state_->control_socket(),
-                                [this](const nlohmann::json& request) { return answer(request); });
 
     // systemd (Type=notify) starts the services that need secrets only now that the mount
     // answers and activations can reach the daemon. Without NOTIFY_SOCKET this does nothing.
