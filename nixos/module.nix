@@ -82,10 +82,47 @@ let
 
   accountType = types.either types.str types.ints.unsigned;
 
+  # Who may read a served file and what a change of it reloads, alike for secrets and templates;
+  # `what` names the file in descriptions, `account` is the example owner.
+  accessOptions =
+    { what, account }:
+    {
+      owner = mkOption {
+        type = accountType;
+        default = "root";
+        example = account;
+        description = "User name or numeric uid that owns ${what}.";
+      };
+      group = mkOption {
+        type = types.nullOr accountType;
+        default = null;
+        example = account;
+        description = ''
+          Group name or numeric gid of ${what}. `null` means the owner's primary group (root
+          when the owner has no passwd entry).
+        '';
+      };
+      mode = mkOption {
+        type = types.str;
+        default = "0400";
+        example = "0440";
+        description = "Permission bits, 3 or 4 octal digits; only read bits may be set.";
+      };
+      reloadUnits = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "nginx.service" ];
+        description = "Like `restartUnits`, but the services are reloaded.";
+      };
+    };
+
   secretOptions =
     { name, config, ... }:
     {
-      options = {
+      options = accessOptions {
+        what = "the secret";
+        account = "postgres";
+      } // {
         file = mkOption {
           type = types.nullOr types.path;
           default = null;
@@ -94,27 +131,6 @@ let
             The age file (binary or armored) holding the secret. A path literal is copied into
             the Nix store, which is safe: it is encrypted.
           '';
-        };
-        owner = mkOption {
-          type = accountType;
-          default = "root";
-          example = "postgres";
-          description = "User name or numeric uid that owns the secret.";
-        };
-        group = mkOption {
-          type = types.nullOr accountType;
-          default = null;
-          example = "postgres";
-          description = ''
-            Group name or numeric gid of the secret. `null` means the owner's primary group
-            (root when the owner has no passwd entry).
-          '';
-        };
-        mode = mkOption {
-          type = types.str;
-          default = "0400";
-          example = "0440";
-          description = "Permission bits, 3 or 4 octal digits; only read bits may be set.";
         };
         path = mkOption {
           type = types.str;
@@ -144,12 +160,6 @@ let
             `secretfs.service` and want it.
           '';
         };
-        reloadUnits = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
-          example = [ "nginx.service" ];
-          description = "Like `restartUnits`, but the services are reloaded.";
-        };
         neededForUsers = mkOption {
           type = types.bool;
           default = false;
@@ -166,7 +176,10 @@ let
   templateOptions =
     { name, ... }:
     {
-      options = {
+      options = accessOptions {
+        what = "the rendered file";
+        account = "app";
+      } // {
         content = mkOption {
           type = types.nullOr types.str;
           default = null;
@@ -187,27 +200,6 @@ let
             generation, so a rollback renders it after the file is gone.
           '';
         };
-        owner = mkOption {
-          type = accountType;
-          default = "root";
-          example = "app";
-          description = "User name or numeric uid that owns the rendered file.";
-        };
-        group = mkOption {
-          type = types.nullOr accountType;
-          default = null;
-          example = "app";
-          description = ''
-            Group name or numeric gid of the rendered file. `null` means the owner's primary
-            group (root when the owner has no passwd entry).
-          '';
-        };
-        mode = mkOption {
-          type = types.str;
-          default = "0400";
-          example = "0440";
-          description = "Permission bits, 3 or 4 octal digits; only read bits may be set.";
-        };
         path = mkOption {
           type = types.str;
           default = "${cfg.mountPoint}/${name}";
@@ -226,12 +218,6 @@ let
             Services restarted when a switch changes what this template renders to (its text,
             or the content of a secret it inserts) or its owner, group or mode.
           '';
-        };
-        reloadUnits = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
-          example = [ "nginx.service" ];
-          description = "Like `restartUnits`, but the services are reloaded.";
         };
       };
     };
