@@ -359,7 +359,13 @@ class Daemon {
   nlohmann::json answer(const nlohmann::json& request) {
     const std::string command = request.at("command").get<std::string>();
     if (command == "switch") {
-      return switch_to(request.at("generation").get<state::Number>());
+      // nlohmann converts -1 or 1e23 to some unsigned number without a word.
+      const nlohmann::json& generation = request.at("generation");
+      if (!generation.is_number_unsigned()) {
+        return {{"ok", false},
+                {"error", "`generation` must be a generation number, not " + generation.dump()}};
+      }
+      return switch_to(generation.get<state::Number>());
     }
     if (command == "status") {
       return status();

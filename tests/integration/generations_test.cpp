@@ -297,6 +297,21 @@ TEST_CASE("the control socket refuses peers other than root", "[generations]") {
   CHECK(answered.find("\"pid\":" + std::to_string(mount.pid())) != std::string::npos);
 }
 
+TEST_CASE("a switch to something other than a generation number is refused", "[generations]") {
+  Scenario scenario;
+  scenario.age_file("a.age", "a\n");
+  Mount mount(scenario.manifest(secret_table("a", "a.age")), scenario.mount_point());
+  const auto socket = scenario.state_dir() / "control.sock";
+  for (const std::string generation : {"-1", "1e+23", "\"1\"", "1.5"}) {
+    INFO(generation);
+    const std::string answer =
+        ask_as(socket, "{\"command\": \"switch\", \"generation\": " + generation + "}\n", kRoot);
+    CHECK(answer.find("\"ok\":false") != std::string::npos);
+    CHECK(answer.find("`generation` must be a generation number, not ") != std::string::npos);
+  }
+  CHECK(read_root(mount, "a") == "a\n");
+}
+
 TEST_CASE("a second daemon on the same state directory is refused", "[generations]") {
   Scenario scenario;
   scenario.age_file("a.age", "a\n");
