@@ -76,8 +76,8 @@ struct Node {
 class Tree {
  public:
   // Expects what manifest::parse accepted: valid names, none both file and directory, secrets
-  // sorted by name, and templates that templates::resolve accepted against these secrets. Inode numbers come from
-  // `inodes`, so that trees built from the same registry agree.
+  // sorted by name, and templates that templates::resolve accepted against these secrets.
+  // Inode numbers come from `inodes`, so that trees built from the same registry agree.
   Tree(std::vector<manifest::Secret> secrets, InodeRegistry& inodes,
        std::vector<manifest::Template> templates = {});
 

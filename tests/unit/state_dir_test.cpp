@@ -18,20 +18,9 @@ namespace {
 using namespace secretfs::state;
 using namespace secretfs::state::testing;
 
-constexpr uid_t kNobody = 65534;
 constexpr int kChildLocked = 0;
 constexpr int kChildBlocked = 1;
 constexpr int kChildFailed = 2;
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const StateError& error) {
-    return error.what();
-  }
-  FAIL("no StateError");
-  return {};
-}
 
 // Tries the lock from another process without waiting, as a second activation would.
 int try_lock_in_child(const fs::path& lock_path) {

@@ -16,17 +16,6 @@ namespace {
 using namespace secretfs::state;
 using namespace secretfs::state::testing;
 
-constexpr uid_t kNobody = 65534;
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const StateError& error) {
-    return error.what();
-  }
-  FAIL("no StateError");
-  return {};
-}
 
 void change_mode(const fs::path& path, mode_t mode) {
   REQUIRE(::chmod(path.c_str(), mode) == 0);

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -21,6 +22,20 @@
 namespace secretfs::state::testing {
 
 namespace fs = std::filesystem;
+
+// The unprivileged user tests give files to, or become.
+inline constexpr uid_t kNobody = 65534;
+
+// The message of the StateError `action` throws; fails the test when it throws none.
+inline std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const StateError& error) {
+    return error.what();
+  }
+  FAIL("no StateError");
+  return {};
+}
 
 inline const manifest::testing::FakeAccounts& fake_accounts() {
   static const manifest::testing::FakeAccounts accounts;

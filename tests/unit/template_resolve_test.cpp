@@ -77,7 +77,12 @@ TEST_CASE("each faulty placeholder refuses its template alone, named", "[templat
   const Manifest manifest = resolved(std::string(kSecrets) + R"toml([templates.good]
 content = "{{ api }}"
 [templates."app/env"]
-content = "A={{ db/pasword }}\nB={{ good }}\nC={{ refused }}\nD={{ api | base32 }}\nE={{ db/pasword }}\nF={{ api"
+content = """A={{ db/pasword }}
+B={{ good }}
+C={{ refused }}
+D={{ api | base32 }}
+E={{ db/pasword }}
+F={{ api"""
 )toml");
   CHECK(template_names(manifest) == std::vector<std::string>{"good"});
   REQUIRE(manifest.secrets.size() == 2);
