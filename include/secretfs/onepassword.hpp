@@ -1,0 +1,100 @@
+// Reading values from 1Password through its CLI, `op`, run as a child process.
+//
+// A secret reference names one value: op://<vault>/<item>[/<section>]/<field>, optionally with a
+// query such as ?attribute=otp that is passed through to `op`. Every value comes back in a
+// SecretBytes: `op`'s output is read straight into locked memory, and the JSON of an item is
+// parsed there too, so no value ever sits in ordinary heap memory, a file or a log.
+//
+// `op` runs with a clean environment (the token as OP_SERVICE_ACCOUNT_TOKEN, a private config
+// folder, no Connect variables), standard input from /dev/null and a wall-clock timeout. Fields
+// of one item are read with one `op item get`; a file attachment or a query needs `op read`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "secretfs/secret_bytes.hpp"
+
+namespace secretfs::onepassword {
+
+struct Reference {
+  std::string text;     // as written: "op://vault/item/section/field?attribute=otp"
+  std::string vault;    // name or ID
+  std::string item;     // name or ID
+  std::string section;  // empty: none given
+  std::string field;    // a field's label or ID, or a file attachment's name
+  std::string query;    // after '?', without it; empty: none
+};
+
+// Parses `text`, or returns why it is not a secret reference (a complete sentence without the
+// reference itself, e.g. "expected op://<vault>/<item>[/<section>]/<field>").
+std::variant<Reference, std::string> parse_reference(std::string_view text);
+
+enum class Failure {
+  not_found,     // the vault, item, section or field does not exist (or is not shared with us)
+  ambiguous,     // more than one item or field matches
+  auth,          // the token is missing, malformed, expired or revoked
+  rate_limited,  // 1Password answered 429
+  timeout,       // `op` did not finish within the timeout (it was killed)
+  failed,        // anything else: `op` missing, crashed, unreadable output, network
+};
+
+// "not found", "ambiguous", "authentication failed", "rate limited", "timed out", "failed".
+std::string_view to_string(Failure failure);
+
+struct Error {
+  Failure failure = Failure::failed;
+  std::string message;  // `op`'s own error line without its "[ERROR] date time " prefix, or ours
+};
+
+// One reference's outcome: its value, exactly as 1Password holds it (no newline added or
+// removed, any bytes), or why there is none.
+using Result = std::variant<SecretBytes, Error>;
+
+struct Settings {
+  std::filesystem::path op = "op";  // a bare name is looked up in PATH
+  std::chrono::milliseconds timeout{30'000};
+  std::filesystem::path config_dir;  // given to `op` as OP_CONFIG_DIR; created 0700 if missing
+  std::uint64_t max_value_size = std::uint64_t{16} << 20;  // larger output: Failure::failed
+};
+
+// One `op` invocation as recorded for the budget: "item get" or "read", and the reference(s).
+struct Request {
+  std::string command;
+  std::string item;  // "vault/item"
+};
+
+class Client {
+ public:
+  // `token` is the service account token (without a trailing newline).
+  Client(Settings settings, SecretBytes token);
+
+  // Reads every reference, grouping fields of the same vault and item into one `op item get`.
+  // Results are in the order of `references`. Never throws for a failure of `op`: each failure
+  // is in its reference's Result. A failure of a whole item (auth, rate limit, timeout) is given
+  // to each of its references.
+  std::vector<Result> fetch(std::span<const Reference> references);
+
+  // The `op` invocations of the last fetch, in order.
+  const std::vector<Request>& requests() const { return requests_; }
+
+ private:
+  Settings settings_;
+  SecretBytes token_;
+  std::vector<Request> requests_;
+};
+
+// Reads a token file: must be a regular file owned by root (by the current user when not root,
+// for tests) and not readable or writable by group or others, like an identity file; surrounding
+// whitespace is removed. Throws std::runtime_error naming the file and the reason.
+SecretBytes read_token_file(const std::filesystem::path& path);
+
+}  // namespace secretfs::onepassword
