@@ -5,18 +5,22 @@
 #
 # Every function takes `settings`, shaped like the module's options:
 #   { mountPoint, stateDir, keepGenerations, identityPaths, auditLog, maxSecretSize,
-#     secrets = { <name> = { file, owner, group, mode, path, restartUnits, reloadUnits,
+#     onepassword = { tokenFile, op, refresh, timeout, retry };
+#     secrets = { <name> = { file, source, owner, group, mode, path, restartUnits, reloadUnits,
 #                            neededForUsers }; };
 #     templates = { <name> = { content, file, owner, group, mode, path, restartUnits,
 #                              reloadUnits }; }; }
-# Attributes a secret or template lacks take the module's defaults; `templates` may be left
-# out.
+# Attributes a secret or template lacks take the module's defaults; `templates` and
+# `onepassword` may be left out. `onepassword.op` is the CLI's absolute path; it is read only
+# when `tokenFile` is set, so that the (unfree) package is not evaluated on hosts that do not
+# use 1Password.
 let
   # Decrypted during activation, before users exist, so that `hashedPasswordFile` can name it.
   forUsersDir = "/run/secrets-for-users";
 
   secretDefaults = {
     file = null;
+    source = null;
     owner = "root";
     group = null;
     mode = "0400";
@@ -35,6 +39,14 @@ let
     path = null;
     restartUnits = [ ];
     reloadUnits = [ ];
+  };
+
+  onepasswordDefaults = {
+    tokenFile = null;
+    op = "op";
+    refresh = "1h";
+    timeout = "30s";
+    retry = "1m";
   };
 
   # NixOS needs at least 2 (the current generation and the one before it are never pruned).
@@ -152,16 +164,36 @@ let
     in
     builtins.removeAttrs secrets (filter (name: !secrets.${name}.neededForUsers) (names secrets));
 
+  # The services the daemon restarts or reloads when a refresh from 1Password changes what a
+  # secret or template serves. Changes made by a switch are the activation unit's to handle,
+  # from the units JSON below; both name services the same way (`serviceName`).
+  unitLines =
+    entry:
+    let
+      quoted = unit: tomlString (serviceName unit);
+      line =
+        key: units:
+        if units == [ ] then
+          [ ]
+        else
+          [ "${key} = [${builtins.concatStringsSep ", " (map quoted units)}]" ];
+    in
+    line "restart_units" entry.restartUnits ++ line "reload_units" entry.reloadUnits;
+
+  # A secret has an age `file`, a 1Password `source`, or both (then the file is served and the
+  # source is only where `secretfs sync` reads the value).
   secretTable =
     name: secret:
     [
       ""
       "[secrets.${tomlString name}]"
-      "file = ${tomlString (pathText secret.file)}"
-      "owner = ${tomlValue secret.owner}"
     ]
+    ++ (if secret.file == null then [ ] else [ "file = ${tomlString (pathText secret.file)}" ])
+    ++ optionalKey "source" secret.source
+    ++ [ "owner = ${tomlValue secret.owner}" ]
     ++ (if secret.group == null then [ ] else [ "group = ${tomlValue secret.group}" ])
-    ++ [ "mode = ${tomlString secret.mode}" ];
+    ++ [ "mode = ${tomlString secret.mode}" ]
+    ++ unitLines secret;
 
   # The text itself, or a file holding it (copied into the store like an age file: a template
   # holds placeholders, not secrets).
@@ -175,7 +207,30 @@ let
     ++ (if entry.file == null then [ ] else [ "file = ${tomlString (pathText entry.file)}" ])
     ++ [ "owner = ${tomlValue entry.owner}" ]
     ++ (if entry.group == null then [ ] else [ "group = ${tomlValue entry.group}" ])
-    ++ [ "mode = ${tomlString entry.mode}" ];
+    ++ [ "mode = ${tomlString entry.mode}" ]
+    ++ unitLines entry;
+
+  onepasswordOf = settings: onepasswordDefaults // (settings.onepassword or { });
+
+  # Written only with a token file: without one the daemon never runs `op`, and leaving `op` out
+  # keeps the CLI's package out of the system.
+  onepasswordTable =
+    settings:
+    let
+      onepassword = onepasswordOf settings;
+    in
+    if onepassword.tokenFile == null then
+      [ ]
+    else
+      [
+        ""
+        "[onepassword]"
+        "token_file = ${tomlString onepassword.tokenFile}"
+        "op = ${tomlString onepassword.op}"
+        "refresh = ${tomlString onepassword.refresh}"
+        "timeout = ${tomlString onepassword.timeout}"
+        "retry = ${tomlString onepassword.retry}"
+      ];
 
   toml =
     settings:
@@ -195,6 +250,7 @@ let
       ++ optionalKey "audit_log" (settings.auditLog or null)
       ++ optionalKey "max_secret_size" (settings.maxSecretSize or null)
       ++ [ "identities = [${builtins.concatStringsSep ", " identities}]" ]
+      ++ onepasswordTable settings
       ++ concatMap (name: secretTable name secrets.${name}) (names secrets)
       ++ concatMap (name: templateTable name templates.${name}) (names templates)
     );
@@ -393,7 +449,7 @@ let
     in
     map (message: "${option}: ${message}") (
       namePart name
-      ++ (if secret.file == null then [ "no `file` is set (the age file to serve)" ] else [ ])
+      ++ sourceProblems settings secret
       ++ servingProblems settings name secret
       ++ (
         if secret.neededForUsers && !(isRoot secret.owner) then
@@ -423,6 +479,82 @@ let
           [ ]
       )
     );
+
+  # Where a secret's value comes from: an age `file`, a 1Password `source`, or both.
+  sourceProblems =
+    settings: secret:
+    let
+      fromOnePassword = secret.source != null && secret.file == null;
+      noToken = (onepasswordOf settings).tokenFile == null;
+    in
+    (
+      if secret.file == null && secret.source == null then
+        [
+          ("neither `file` nor `source` is set"
+            + " (an age file to serve, or an op:// reference to read)")
+        ]
+      else
+        [ ]
+    )
+    ++ (
+      if secret.source != null && !(startsWith "op://" secret.source) then
+        [
+          ("source `${secret.source}` is not a 1Password reference:"
+            + " op://<vault>/<item>[/<section>]/<field>")
+        ]
+      else
+        [ ]
+    )
+    # Users are created during activation, before the network and secretfs.service are up:
+    # nothing could read 1Password then, and the manifest that `secretfs sync` reads does not
+    # hold these secrets either.
+    ++ (
+      if secret.neededForUsers && secret.source != null then
+        [
+          ("neededForUsers secrets cannot have a `source`: they are decrypted during activation,"
+            + " before users are created and before the network and secretfs.service are up;"
+            + " give an age `file` (`secretfs sync REFERENCE FILE` writes one from 1Password)")
+        ]
+      else
+        [ ]
+    )
+    ++ (
+      if !secret.neededForUsers && fromOnePassword && noToken then
+        [
+          ("`source` without `file` is read from 1Password by secretfs.service,"
+            + " which needs services.secretfs.onepassword.tokenFile")
+        ]
+      else
+        [ ]
+    );
+
+  # The token file and the durations of `[onepassword]`.
+  onepasswordProblems =
+    settings:
+    let
+      onepassword = onepasswordOf settings;
+      option = "services.secretfs.onepassword";
+      tokenFile = toString onepassword.tokenFile;
+      notDuration = key: builtins.match "[0-9]+(ms|s|m|h|d)" onepassword.${key} == null;
+    in
+    (
+      if onepassword.tokenFile == null then
+        [ ]
+      else if !(startsWith "/" tokenFile) then
+        [ "${option}.tokenFile `${tokenFile}` is not an absolute path" ]
+      else if startsWith (builtins.storeDir + "/") tokenFile then
+        [
+          ("${option}.tokenFile `${tokenFile}` is in the Nix store, which every user can read;"
+            + " keep the token in a root-only file outside it (install -m 600 -o root)")
+        ]
+      else
+        [ ]
+    )
+    ++ map (
+      key:
+      "${option}.${key} `${onepassword.${key}}` is not a duration:"
+      + " an integer followed by ms, s, m, h or d"
+    ) (filter notDuration [ "refresh" "timeout" "retry" ]);
 
   # The secrets `{{ NAME }}` placeholders in `text` name, each once. A scan, not the daemon's
   # parser: it ignores `\{{` and takes NAME up to a `|`, `}` or line end, blanks trimmed. Good
@@ -530,6 +662,7 @@ let
       servedSecrets settings // templates
     )
     ++ duplicateLinkProblems settings
+    ++ onepasswordProblems settings
     ++ (
       if settings.identityPaths == [ ] then
         [

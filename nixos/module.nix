@@ -1,5 +1,6 @@
 # NixOS module for secretfs: serves age-encrypted secrets at /run/secrets from a FUSE daemon
 # that starts early at boot, and activates the matching generation on every switch or rollback.
+# Secrets may also come from 1Password (`source`), which the daemon reads in the background.
 # What is derived from the options (the manifest, the problems, the links, the units to restart)
 # lives in ./manifest.nix, which needs only builtins so that it can be tested without nixpkgs.
 {
@@ -25,6 +26,17 @@ let
       secrets
       templates
       ;
+    # `op` is read only when tokenFile is set: the package is unfree, and a host without
+    # 1Password should not need to allow it.
+    onepassword = {
+      inherit (cfg.onepassword)
+        tokenFile
+        refresh
+        timeout
+        retry
+        ;
+      op = "${cfg.onepassword.package}/bin/op";
+    };
   };
 
   # Users created by systemd units instead of the `users` activation script.
@@ -129,7 +141,21 @@ let
           example = literalExpression "./secrets/db-password.age";
           description = ''
             The age file (binary or armored) holding the secret. A path literal is copied into
-            the Nix store, which is safe: it is encrypted.
+            the Nix store, which is safe: it is encrypted. Set this, `source`, or both.
+          '';
+        };
+        source = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "op://Production/Postgres/password";
+          description = ''
+            A 1Password secret reference, `op://<vault>/<item>[/<section>]/<field>`, optionally
+            with a query such as `?attribute=otp`. Without `file`, the daemon reads the value
+            with the 1Password CLI (this needs `onepassword.tokenFile`), keeps it encrypted to
+            the host's identities in the state directory and reads it again every
+            `onepassword.refresh`; a change restarts `restartUnits` and reloads `reloadUnits`.
+            With `file`, the age file is served and this only tells `secretfs sync` where the
+            value comes from. Not allowed with `neededForUsers`.
           '';
         };
         path = mkOption {
@@ -156,8 +182,9 @@ let
           example = [ "postgresql.service" ];
           description = ''
             Services restarted when a switch changes this secret's content, owner, group or
-            mode, after the new generation is served. They are also ordered after
-            `secretfs.service` and want it.
+            mode, after the new generation is served, and, for a secret read from 1Password,
+            when a refresh changes its value. They are also ordered after `secretfs.service`
+            and want it.
           '';
         };
         neededForUsers = mkOption {
@@ -167,7 +194,8 @@ let
             Decrypt the secret during activation, before users are created, into the root-only
             in-memory folder `/run/secrets-for-users`, so that
             `users.users.<name>.hashedPasswordFile` can point at it. Owner and group must be
-            root. Such a secret is not served by the daemon.
+            root. Such a secret is not served by the daemon, and needs an age `file`: 1Password
+            cannot be read that early.
           '';
         };
       };
@@ -216,7 +244,8 @@ let
           example = [ "app.service" ];
           description = ''
             Services restarted when a switch changes what this template renders to (its text,
-            or the content of a secret it inserts) or its owner, group or mode.
+            or the content of a secret it inserts) or its owner, group or mode, and when a
+            refresh from 1Password changes a secret it inserts.
           '';
         };
       };
@@ -324,6 +353,53 @@ in
       '';
     };
 
+    onepassword = {
+      tokenFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/secretfs/op-token";
+        description = ''
+          A file holding a 1Password service account token, needed by secrets with `source`
+          and no `file`. It must belong to root and give no access to group or others
+          (`install -m 600 -o root`). Give it as a string outside the Nix store, which every
+          user can read. It is read again on every retry, so a new token needs no restart.
+        '';
+      };
+      package = mkOption {
+        type = types.package;
+        default = pkgs._1password-cli or pkgs._1password;
+        defaultText = literalExpression "pkgs._1password-cli";
+        description = ''
+          The 1Password CLI, `op`, that the daemon runs to read values. Its licence is unfree:
+          allow it, for instance with `nixpkgs.config.allowUnfreePredicate = pkg:
+          lib.getName pkg == "1password-cli";`. Used only when `tokenFile` is set.
+        '';
+      };
+      refresh = mkOption {
+        type = types.str;
+        default = "1h";
+        example = "6h";
+        description = ''
+          How often values are read again from 1Password, each time up to a tenth earlier so
+          that hosts spread out. A duration: an integer followed by `ms`, `s`, `m`, `h` or
+          `d`. Every refresh costs requests of the service account's hourly and daily limits.
+        '';
+      };
+      timeout = mkOption {
+        type = types.str;
+        default = "30s";
+        description = "The longest one run of `op` may take before it is killed.";
+      };
+      retry = mkOption {
+        type = types.str;
+        default = "1m";
+        description = ''
+          The wait before the first retry of a failed read; it doubles on each failure, up to
+          `refresh`.
+        '';
+      };
+    };
+
     build = mkOption {
       type = types.attrsOf types.package;
       internal = true;
@@ -412,9 +488,19 @@ in
           # unmount everything. A switch runs `secretfs activate` instead (see the activation
           # script), and a new package takes effect on the next reboot or a manual restart.
           restartIfChanged = false;
+          # No After= (nor Wants=) on network-online.target: the mount must not wait for the
+          # network, and secretfs.service comes before sysinit.target, which network-online
+          # follows, so After= would be an ordering cycle. A read from 1Password that fails
+          # because the network is not up yet is retried by the daemon, with backoff; values
+          # already cached are served meanwhile. Wants= alone would start a wait-online service
+          # at every boot for nothing. `op` is run by its absolute path in the manifest, and
+          # `systemctl`, for the restarts after a refresh, is in the PATH NixOS gives units.
           unitConfig = {
             DefaultDependencies = false;
-            RequiresMountsFor = map toString cfg.identityPaths ++ [ cfg.stateDir ];
+            RequiresMountsFor =
+              map toString cfg.identityPaths
+              ++ lib.optional (cfg.onepassword.tokenFile != null) cfg.onepassword.tokenFile
+              ++ [ cfg.stateDir ];
           };
           serviceConfig = {
             Type = "notify";

@@ -51,8 +51,235 @@ let
     };
   };
 
+  opPath = "/nix/store/00000000000000000000000000000000-1password-cli/bin/op";
+
+  # A secret read from 1Password, one served from its age file that `secretfs sync` fills from
+  # 1Password, and a template inserting the latter.
+  withOnePassword = base // {
+    onepassword = {
+      tokenFile = "/etc/secretfs/op-token";
+      op = opPath;
+      refresh = "6h";
+      timeout = "30s";
+      retry = "1m";
+    };
+    secrets = {
+      "db/password" = {
+        source = "op://Production/Postgres/password";
+        owner = "postgres";
+        restartUnits = [ "postgresql" ];
+      };
+      "api/key" = {
+        file = "/srv/api.age";
+        source = "op://Production/API/credential?attribute=otp";
+        reloadUnits = [
+          "nginx.service"
+          "app"
+        ];
+      };
+    };
+    templates."app/env" = {
+      content = "KEY={{ api/key }}\n";
+      restartUnits = [ "app" ];
+    };
+  };
+
   # Each case: the value computed and the value wanted.
   cases = {
+    tomlWithOnePassword = {
+      got = derive.toml withOnePassword;
+      want = ''
+        # Written by the secretfs NixOS module from services.secretfs.
+        mount_point = "/run/secrets"
+        state_dir = "/var/lib/secretfs"
+        keep_generations = 10
+        identities = ["/etc/ssh/ssh_host_ed25519_key"]
+
+        [onepassword]
+        token_file = "/etc/secretfs/op-token"
+        op = "${opPath}"
+        refresh = "6h"
+        timeout = "30s"
+        retry = "1m"
+
+        [secrets."api/key"]
+        file = "/srv/api.age"
+        source = "op://Production/API/credential?attribute=otp"
+        owner = "root"
+        mode = "0400"
+        reload_units = ["nginx.service", "app.service"]
+
+        [secrets."db/password"]
+        source = "op://Production/Postgres/password"
+        owner = "postgres"
+        mode = "0400"
+        restart_units = ["postgresql.service"]
+
+        [templates."app/env"]
+        content = "KEY={{ api/key }}\n"
+        owner = "root"
+        mode = "0400"
+        restart_units = ["app.service"]
+      '';
+    };
+
+    onePasswordHasNoProblems = {
+      got = derive.problems withOnePassword;
+      want = [ ];
+    };
+
+    # The switch restarts from the units JSON exactly what the daemon restarts after a refresh.
+    unitsWithOnePassword = {
+      got = derive.unitsBySecret withOnePassword;
+      want = {
+        "api/key" = {
+          restart = [ ];
+          reload = [
+            "nginx.service"
+            "app.service"
+          ];
+        };
+        "app/env" = {
+          restart = [ "app.service" ];
+          reload = [ ];
+        };
+        "db/password" = {
+          restart = [ "postgresql.service" ];
+          reload = [ ];
+        };
+      };
+    };
+
+    # The durations left out take secretfs's defaults, which the module's options repeat.
+    tomlOnePasswordDefaults = {
+      got = derive.toml (base // { onepassword.tokenFile = "/etc/secretfs/op-token"; });
+      want = ''
+        # Written by the secretfs NixOS module from services.secretfs.
+        mount_point = "/run/secrets"
+        state_dir = "/var/lib/secretfs"
+        keep_generations = 10
+        identities = ["/etc/ssh/ssh_host_ed25519_key"]
+
+        [onepassword]
+        token_file = "/etc/secretfs/op-token"
+        op = "op"
+        refresh = "1h"
+        timeout = "30s"
+        retry = "1m"
+      '';
+    };
+
+    # With `file` the daemon never reads 1Password: no token, no table, and `op` (whose package
+    # is unfree) is never looked at.
+    tomlSourceWithFileNeedsNoToken =
+      let
+        settings = with' {
+          api = {
+            file = "/srv/api.age";
+            source = "op://Production/API/credential";
+          };
+        };
+        withUnusedOp = settings // {
+          onepassword.op = throw "op is read without a token file";
+        };
+      in
+      {
+        got = {
+          toml = derive.toml withUnusedOp;
+          problems = derive.problems withUnusedOp;
+        };
+        want = {
+          toml = ''
+            # Written by the secretfs NixOS module from services.secretfs.
+            mount_point = "/run/secrets"
+            state_dir = "/var/lib/secretfs"
+            keep_generations = 10
+            identities = ["/etc/ssh/ssh_host_ed25519_key"]
+
+            [secrets."api"]
+            file = "/srv/api.age"
+            source = "op://Production/API/credential"
+            owner = "root"
+            mode = "0400"
+          '';
+          problems = [ ];
+        };
+      };
+
+    problemsOfOnePasswordSecrets = {
+      got = derive.problems (with' {
+        nothing = { };
+        notReference = {
+          file = "/a";
+          source = "https://example.com/secret";
+        };
+        forUsers = {
+          source = "op://Private/alice/password";
+          neededForUsers = true;
+        };
+        forUsersWithFile = {
+          file = "/u";
+          source = "op://Private/bob/password";
+          neededForUsers = true;
+        };
+        fetched.source = "op://Production/Postgres/password";
+        synced = {
+          file = "/s";
+          source = "op://Production/Postgres/password";
+        };
+      });
+      want = [
+        "services.secretfs.secrets.\"fetched\": `source` without `file` is read from 1Password by secretfs.service, which needs services.secretfs.onepassword.tokenFile"
+        "services.secretfs.secrets.\"forUsers\": neededForUsers secrets cannot have a `source`: they are decrypted during activation, before users are created and before the network and secretfs.service are up; give an age `file` (`secretfs sync REFERENCE FILE` writes one from 1Password)"
+        "services.secretfs.secrets.\"forUsersWithFile\": neededForUsers secrets cannot have a `source`: they are decrypted during activation, before users are created and before the network and secretfs.service are up; give an age `file` (`secretfs sync REFERENCE FILE` writes one from 1Password)"
+        "services.secretfs.secrets.\"notReference\": source `https://example.com/secret` is not a 1Password reference: op://<vault>/<item>[/<section>]/<field>"
+        "services.secretfs.secrets.\"nothing\": neither `file` nor `source` is set (an age file to serve, or an op:// reference to read)"
+      ];
+    };
+
+    problemsOfOnePasswordSettings = {
+      got =
+        map
+          (
+            onepassword:
+            derive.problems (
+              base
+              // {
+                inherit onepassword;
+              }
+            )
+          )
+          [
+            { tokenFile = "etc/op-token"; }
+            { tokenFile = "${builtins.storeDir}/00000000000000000000000000000000-op-token"; }
+            {
+              refresh = "1 h";
+              timeout = "30";
+              retry = "1.5m";
+            }
+            {
+              refresh = "1d";
+              timeout = "500ms";
+              retry = "10s";
+            }
+          ];
+      want = [
+        [ "services.secretfs.onepassword.tokenFile `etc/op-token` is not an absolute path" ]
+        [
+          ("services.secretfs.onepassword.tokenFile"
+            + " `${builtins.storeDir}/00000000000000000000000000000000-op-token` is in the Nix"
+            + " store, which every user can read; keep the token in a root-only file outside it"
+            + " (install -m 600 -o root)")
+        ]
+        [
+          "services.secretfs.onepassword.refresh `1 h` is not a duration: an integer followed by ms, s, m, h or d"
+          "services.secretfs.onepassword.timeout `30` is not a duration: an integer followed by ms, s, m, h or d"
+          "services.secretfs.onepassword.retry `1.5m` is not a duration: an integer followed by ms, s, m, h or d"
+        ]
+        [ ]
+      ];
+    };
+
     tomlOfSample = {
       got = derive.toml sample;
       want = ''
@@ -72,6 +299,8 @@ let
         owner = "postgres"
         group = 70
         mode = "0440"
+        restart_units = ["postgresql.service"]
+        reload_units = ["nginx.service"]
       '';
     };
 
@@ -128,12 +357,14 @@ let
         content = "DB={{ db/password | chomp }}\n"
         owner = "app"
         mode = "0440"
+        restart_units = ["app.service"]
 
         [templates."conf"]
         file = "/srv/conf.tmpl"
         owner = "root"
         group = 7
         mode = "0400"
+        reload_units = ["nginx.service"]
       '';
     };
 
@@ -476,7 +707,7 @@ let
       );
       want = [
         "services.secretfs.secrets.\"../x\": name has a `..` segment; secretfs would refuse it"
-        "services.secretfs.secrets.\"../x\": no `file` is set (the age file to serve)"
+        "services.secretfs.secrets.\"../x\": neither `file` nor `source` is set (an age file to serve, or an op:// reference to read)"
         "services.secretfs.secrets.\"a/b\": mode `0644` grants more than read (write, execute, setuid, setgid and sticky are refused)"
         "services.secretfs.secrets.\"inside\": path `/run/secrets/elsewhere` is inside the mount point /run/secrets, which is read-only"
         "services.secretfs.secrets.\"pw\": neededForUsers secrets are decrypted before users exist, so owner must be root, not `alice`"

@@ -29,6 +29,7 @@ let
     "gnused"
     "jq"
     "util-linux"
+    "_1password-cli"
   ] fakePackage;
 
   # The NixOS options the module reads or sets, declared with the types NixOS gives them
@@ -183,8 +184,8 @@ let
     };
   };
 
-  evaluate =
-    configuration:
+  evaluateWith =
+    pkgs: configuration:
     lib.evalModules {
       modules = [
         ../../nixos/module.nix
@@ -193,6 +194,7 @@ let
         configuration
       ];
     };
+  evaluate = evaluateWith pkgs;
 
   goodSecrets = {
     "db/password" = {
@@ -316,6 +318,62 @@ let
   };
 
   disabled = evaluate { };
+
+  # A secret read from 1Password, one served from its age file, and a template.
+  onePasswordSecrets = {
+    "db/password" = {
+      source = "op://Production/Postgres/password";
+      owner = "postgres";
+      restartUnits = [ "postgresql" ];
+    };
+    api = {
+      file = "/srv/api.age";
+      source = "op://Production/API/credential";
+    };
+  };
+  withOnePassword = evaluate {
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      onepassword = {
+        tokenFile = "/persist/secretfs/op-token";
+        refresh = "6h";
+      };
+      secrets = onePasswordSecrets;
+    };
+  };
+  # The CLI's package is unfree: a host that reads nothing from 1Password must not evaluate it.
+  unevaluatedCli = pkgs // {
+    _1password-cli = throw "the 1Password CLI was evaluated";
+  };
+  withoutToken = evaluateWith unevaluatedCli {
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      secrets.api = onePasswordSecrets.api;
+    };
+  };
+  badOnePassword = evaluate {
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      onepassword.tokenFile = "${builtins.storeDir}/00000000000000000000000000000000-op-token";
+      secrets = {
+        plain.source = "Production/Postgres/password";
+        pw = {
+          source = "op://Private/alice/password";
+          neededForUsers = true;
+        };
+      };
+    };
+  };
+  noToken = evaluate {
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      secrets = onePasswordSecrets;
+    };
+  };
 
   # nixos/package.nix with a stdenv whose mkDerivation returns its attributes unchanged.
   package = import ../../nixos/package.nix (
@@ -662,7 +720,7 @@ let
       got = failedAssertions bad.config;
       want = [
         "services.secretfs.secrets.\"/etc/shadow\": name is absolute (starts with `/`); secretfs would refuse it"
-        "services.secretfs.secrets.\"nofile\": no `file` is set (the age file to serve)"
+        "services.secretfs.secrets.\"nofile\": neither `file` nor `source` is set (an age file to serve, or an op:// reference to read)"
         "services.secretfs.secrets.\"pw\": neededForUsers secrets are decrypted before users exist, so owner must be root, not `alice`"
         "services.secretfs.identityPaths is empty: secretfs needs at least one identity (an age key file or an ssh ed25519 private key) to decrypt secrets"
       ];
@@ -770,6 +828,87 @@ let
           ordered = true;
         };
       };
+    # The manifest names the CLI by its store path and holds the [onepassword] table; the
+    # daemon waits for the token file's mount but never for the network.
+    onePasswordReachesManifestAndUnit =
+      let
+        config = withOnePassword.config;
+        cli = pkgs._1password-cli;
+        daemon = config.systemd.services.secretfs;
+        networkUnits = lib.filter (lib.hasPrefix "network") (
+          daemon.after ++ daemon.wants ++ daemon.requires ++ daemon.before
+        );
+      in
+      {
+        got = {
+          assertions = failedAssertions config;
+          manifest =
+            config.services.secretfs.build.manifest.text
+            == derive.toml (
+              lib.recursiveUpdate config.services.secretfs { onepassword.op = "${cli}/bin/op"; }
+            );
+          table = lib.hasInfix (lib.concatStringsSep "\n" [
+            "[onepassword]"
+            "token_file = \"/persist/secretfs/op-token\""
+            "op = \"${cli}/bin/op\""
+            "refresh = \"6h\""
+            "timeout = \"30s\""
+            "retry = \"1m\""
+            ""
+          ]) config.services.secretfs.build.manifest.text;
+          source = lib.hasInfix (lib.concatStringsSep "\n" [
+            "[secrets.\"db/password\"]"
+            "source = \"op://Production/Postgres/password\""
+            "owner = \"postgres\""
+            "mode = \"0400\""
+            "restart_units = [\"postgresql.service\"]"
+          ]) config.services.secretfs.build.manifest.text;
+          inherit (daemon.unitConfig) RequiresMountsFor;
+          inherit networkUnits;
+          path = config.environment.systemPackages;
+        };
+        want = {
+          assertions = [ ];
+          manifest = true;
+          table = true;
+          source = true;
+          RequiresMountsFor = [
+            "/etc/secretfs/key.txt"
+            "/persist/secretfs/op-token"
+            "/var/lib/secretfs"
+          ];
+          networkUnits = [ ];
+          path = [ pkgs.secretfs ];
+        };
+      };
+    onePasswordCliUntouchedWithoutToken = {
+      got = {
+        assertions = failedAssertions withoutToken.config;
+        table = lib.hasInfix "[onepassword]" (
+          withoutToken.config.services.secretfs.build.manifest.text
+        );
+      };
+      want = {
+        assertions = [ ];
+        table = false;
+      };
+    };
+    onePasswordMistakesAreRefused = {
+      got = map failedAssertions [
+        badOnePassword.config
+        noToken.config
+      ];
+      want = [
+        [
+          "services.secretfs.secrets.\"plain\": source `Production/Postgres/password` is not a 1Password reference: op://<vault>/<item>[/<section>]/<field>"
+          "services.secretfs.secrets.\"pw\": neededForUsers secrets cannot have a `source`: they are decrypted during activation, before users are created and before the network and secretfs.service are up; give an age `file` (`secretfs sync REFERENCE FILE` writes one from 1Password)"
+          "services.secretfs.onepassword.tokenFile `${builtins.storeDir}/00000000000000000000000000000000-op-token` is in the Nix store, which every user can read; keep the token in a root-only file outside it (install -m 600 -o root)"
+        ]
+        [
+          "services.secretfs.secrets.\"db/password\": `source` without `file` is read from 1Password by secretfs.service, which needs services.secretfs.onepassword.tokenFile"
+        ]
+      ];
+    };
     disabledDoesNothing = {
       got = {
         services = disabled.config.systemd.services;

@@ -92,6 +92,21 @@ let
     };
   };
 
+  # A secret read from 1Password: the CLI's package is unfree, and allowed here by name as a
+  # user would.
+  onepassword = evaluate {
+    nixpkgs.config.allowUnfreePredicate = pkg: lib.getName pkg == "1password-cli";
+    services.secretfs = {
+      enable = true;
+      identityPaths = [ "/etc/secretfs/key.txt" ];
+      onepassword.tokenFile = "/etc/secretfs/op-token";
+      secrets."db/password" = {
+        source = "op://Production/Postgres/password";
+        restartUnits = [ "postgresql" ];
+      };
+    };
+  };
+
   inherit (good) config pkgs;
   built = config.services.secretfs.build;
   failedAssertions = config: map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
@@ -392,11 +407,47 @@ let
       got = lib.filter (lib.hasPrefix "services.secretfs") (failedAssertions bad.config);
       want = [
         "services.secretfs.secrets.\"../x\": name has a `..` segment; secretfs would refuse it"
-        "services.secretfs.secrets.\"nofile\": no `file` is set (the age file to serve)"
+        "services.secretfs.secrets.\"nofile\": neither `file` nor `source` is set (an age file to serve, or an op:// reference to read)"
         "services.secretfs.secrets.\"pw\": neededForUsers secrets are decrypted before users exist, so owner must be root, not `alice`"
         "services.secretfs.identityPaths is empty: secretfs needs at least one identity (an age key file or an ssh ed25519 private key) to decrypt secrets"
       ];
     };
+    # The daemon waits for the token file's mount, never for the network; the manifest names the
+    # CLI of this nixpkgs by its store path.
+    onePasswordDaemon =
+      let
+        unit = unitOf onepassword.config "secretfs.service";
+        cli = onepassword.pkgs._1password-cli or onepassword.pkgs._1password;
+      in
+      {
+        got =
+          pick [
+            "Unit.After"
+            "Unit.Wants"
+            "Unit.Requires"
+            "Unit.RequiresMountsFor"
+          ] unit
+          // {
+            op = lib.hasInfix "\nop = \"${cli}/bin/op\"\n" (
+              onepassword.config.services.secretfs.build.manifest.text
+            );
+            failed = failedAssertions onepassword.config;
+          };
+        want = {
+          "Unit.After" = [
+            "local-fs.target systemd-modules-load.service systemd-sysusers.service userborn.service"
+          ];
+          "Unit.Wants" = null;
+          "Unit.Requires" = null;
+          "Unit.RequiresMountsFor" = [
+            "/etc/secretfs/key.txt"
+            "/etc/secretfs/op-token"
+            "/var/lib/secretfs"
+          ];
+          op = true;
+          failed = [ ];
+        };
+      };
     vmMachine = {
       got = {
         before = (unitOf node "secretfs.service")."Unit.Before";

@@ -15,8 +15,11 @@ let
   };
 
   sample = settingsWith {
+    # Served from its age file; `source` only tells `secretfs sync` where the value comes from,
+    # so no token is needed.
     "db/password" = {
       file = "${dir}/one.age";
+      source = "op://Production/Postgres/password";
       owner = "root";
       group = 0;
       mode = "0440";
