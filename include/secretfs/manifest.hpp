@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -27,14 +28,29 @@ inline constexpr std::size_t kDefaultKeepGenerations = 10;
 // manifest raises the limit, so that one huge file cannot fill the daemon's locked memory.
 inline constexpr std::uint64_t kDefaultMaxSecretSize = std::uint64_t{16} << 20;
 
+// Units the daemon restarts or reloads itself when a refresh from 1Password changes what an
+// entry serves (an activation's changes are the caller's to act on: see `activate --json`).
+struct Units {
+  std::vector<std::string> restart;  // `restart_units`
+  std::vector<std::string> reload;   // `reload_units`
+};
+
 struct Secret {
   std::string name;            // "db/password": '/'-separated, validated
-  std::filesystem::path file;  // absolute path of the age file
+  std::filesystem::path file;  // absolute path of the age file; empty for a value read from
+                               // 1Password until its encrypted copy is attached from the
+                               // state directory
+  std::string source;          // "op://vault/item/field", or empty. With `file` too, the
+                               // file is served and `source` is only what `secretfs sync` reads
   uid_t uid = 0;
   gid_t gid = 0;
   mode_t mode = kDefaultMode;  // permission bits only, never write, execute or special bits
   int line = 0;                // where the secret's table starts in the manifest
   std::string sha256;          // stored generations: the file's expected SHA-256, in hex
+  Units units;
+  // `source` without `file`: the daemon reads the value from 1Password and serves the
+  // encrypted copy it keeps in the state directory.
+  bool from_onepassword = false;
 };
 
 // A template's text is known once it is read: `content` at once, a `file` by
@@ -49,6 +65,7 @@ struct Template {
   int line = 0;
   std::string sha256;                   // stored generations: the file's expected SHA-256
   std::vector<std::string> references;  // the secrets it inserts, sorted, once each (resolve)
+  Units units;
 };
 
 enum class EntryKind { secret, template_ };
@@ -59,6 +76,19 @@ struct Problem {
   EntryKind kind = EntryKind::secret;
 };
 
+inline constexpr std::chrono::milliseconds kDefaultRefresh = std::chrono::hours(1);
+inline constexpr std::chrono::milliseconds kDefaultOpTimeout = std::chrono::seconds(30);
+inline constexpr std::chrono::milliseconds kDefaultRetry = std::chrono::minutes(1);
+
+// `[onepassword]`: how values with a `source` are read.
+struct OnePassword {
+  std::filesystem::path token_file;  // absolute; empty: not configured
+  std::filesystem::path op = "op";   // the CLI: a path, or a name looked up in PATH
+  std::chrono::milliseconds refresh = kDefaultRefresh;  // how often values are read again
+  std::chrono::milliseconds timeout = kDefaultOpTimeout;  // for one run of `op`
+  std::chrono::milliseconds retry = kDefaultRetry;  // first wait after a failure; doubles
+};
+
 struct Manifest {
   std::filesystem::path path;  // the manifest file itself (absolute)
   std::filesystem::path mount_point{kDefaultMountPoint};
@@ -67,6 +97,7 @@ struct Manifest {
   std::filesystem::path audit_log;                      // absolute; empty: events go to the log
   std::uint64_t max_secret_size = kDefaultMaxSecretSize;  // bytes of age file per secret
   std::vector<std::filesystem::path> identities;  // absolute paths, in the manifest's order
+  OnePassword onepassword;
   std::vector<Secret> secrets;                    // accepted secrets, sorted by name
   std::vector<Template> templates;                // accepted templates, sorted by name
   std::vector<Problem> problems;                  // refused entries, in manifest order

@@ -12,6 +12,9 @@
 //                                file's original path and blob
 //     current                    the number of the generation being served, "N\n"
 //     last                       the highest number ever given, so numbers are never reused
+//     onepassword/<id>.json      the last good value of one 1Password reference: the
+//                                reference, its blob (the value encrypted to the host's own
+//                                identities) and when 1Password last gave it
 //     lock                       flock()ed while an activation, rollback or prune runs
 //     control.sock               the daemon's control socket (root only)
 //
@@ -27,6 +30,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "secretfs/manifest.hpp"
@@ -48,6 +52,14 @@ struct GenerationInfo {
   std::size_t secrets = 0;         // secrets with a stored ciphertext
   bool current = false;
   std::string problem;  // why its record cannot be read; empty when it can
+};
+
+// The last good value of a 1Password reference, as the state directory keeps it.
+struct CachedValue {
+  std::string reference;
+  std::string blob;          // SHA-256 hex of the ciphertext, its name under blobs/
+  std::int64_t fetched = 0;  // when 1Password last gave this value (seconds since the epoch)
+  std::int64_t changed = 0;  // when 1Password first gave it
 };
 
 struct Stored {
@@ -122,6 +134,22 @@ class StateDir {
   // of manifest.problems).
   manifest::Manifest load(Number number,
                           const manifest::Accounts& accounts = manifest::system_accounts()) const;
+
+  // The cached value of `reference`, or nullopt when none was ever stored. Throws StateError
+  // for an index file that is damaged or that another user could have written.
+  std::optional<CachedValue> cached_value(const std::string& reference) const;
+
+  // With the lock held: makes `ciphertext` (the value encrypted to the host's own identities)
+  // the cached value of `reference`, fetched at `now`. The blob is written before the index
+  // points at it, so a crash leaves the old value or the new one.
+  void store_value(const std::string& reference, std::string_view ciphertext, std::int64_t now);
+
+  // With the lock held: records that 1Password gave the cached value of `reference` again.
+  void confirm_value(const std::string& reference, std::int64_t now);
+
+  // Points each secret read from 1Password at its cached value (file and sha256). One without
+  // a cached value keeps an empty file: it is served, and its opens fail until a value comes.
+  void attach_values(manifest::Manifest& manifest) const;
 
   // Removes the oldest generations beyond `keep` (never the current one, nor the newest one
   // older than it), then every blob no remaining generation references. Returns the removed

@@ -287,4 +287,14 @@ Recipients parse_recipients(std::string_view text, std::string_view source) {
   return recipients;
 }
 
+std::unique_ptr<Recipient> recipient_of(const Identity& identity) {
+  if (const auto* x25519 = dynamic_cast<const X25519Identity*>(&identity)) {
+    return x25519->recipient();
+  }
+  if (const auto* ssh = dynamic_cast<const SshEd25519Identity*>(&identity)) {
+    return ssh->recipient();
+  }
+  return nullptr;
+}
+
 }  // namespace secretfs::age

@@ -256,4 +256,8 @@ std::unique_ptr<Identity> SshEd25519Identity::derived_x25519() const {
   return std::make_unique<X25519Identity>(key_pair_of(seed_).scalar);
 }
 
+std::unique_ptr<SshEd25519Recipient> SshEd25519Identity::recipient() const {
+  return std::make_unique<SshEd25519Recipient>(key_pair_of(seed_).public_key);
+}
+
 }  // namespace secretfs::age

@@ -12,6 +12,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/io.hpp"
+#include "cli/onepassword.hpp"
 #include "fs/control.hpp"
 #include "fs/keyring.hpp"
 #include "fs/validation.hpp"
@@ -127,7 +128,19 @@ int activate(const ActivateFlags& flags) {
   } catch (const manifest::ManifestError& error) {
     throw Failure(std::string(error.what()) + "; nothing was activated");
   }
-  const auto problems = fs::validate(file.manifest, age::FilePermissions::strict);
+  const std::filesystem::path state_dir =
+      flags.state_dir ? std::filesystem::path(*flags.state_dir) : file.manifest.state_dir;
+  // Values from 1Password are read, and cached, before the generation that serves them is
+  // checked and stored; a manifest without any creates nothing before it is checked.
+  std::vector<std::string> problems;
+  if (!references_of(file.manifest).empty()) {
+    auto state = state::StateDir::open(state_dir);
+    problems = read_new_values(state, file.manifest);
+    state.attach_values(file.manifest);
+  }
+  for (auto& problem : fs::validate(file.manifest, age::FilePermissions::strict)) {
+    problems.push_back(std::move(problem));
+  }
   if (!problems.empty()) {
     for (const auto& problem : problems) {
       std::fprintf(stderr, "error: %s\n", problem.c_str());
@@ -136,8 +149,7 @@ int activate(const ActivateFlags& flags) {
                   "; nothing was activated and the current generation keeps serving");
   }
 
-  auto state = state::StateDir::open(flags.state_dir ? std::filesystem::path(*flags.state_dir)
-                                                     : file.manifest.state_dir);
+  auto state = state::StateDir::open(state_dir);
   const auto lock = state.lock();
   const auto previous = state.current();
   const state::Stored stored = state.store(file.manifest, file.text);
@@ -292,6 +304,15 @@ void print_status(const nlohmann::json& status) {
   std::printf("templates:   %zu\n", status.value("templates", std::size_t{0}));
   for (const auto& identity : status.value("identities", nlohmann::json::array())) {
     std::printf("identity:    %s\n", identity.get<std::string>().c_str());
+  }
+  for (const auto& value : status.value("onepassword", nlohmann::json::array())) {
+    std::printf("1password:   %s: %s\n", value.value("reference", std::string()).c_str(),
+                value["fetched"].is_null()
+                    ? "no value yet"
+                    : ("read " + value["fetched"].get<std::string>()).c_str());
+  }
+  for (const auto& warning : status.value("warnings", nlohmann::json::array())) {
+    std::printf("warning:     %s\n", warning.get<std::string>().c_str());
   }
   for (const auto& problem : status.value("problems", nlohmann::json::array())) {
     std::printf("problem:     %s\n", problem.get<std::string>().c_str());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/onepassword.hpp"
 #include "fs/mount.hpp"
 #include "fs/validation.hpp"
 #include "secretfs/age/age.hpp"
@@ -92,10 +93,19 @@ int check(const CheckFlags& flags) {
     return 1;
   }
   const auto& manifest = file.manifest;
-  const auto [problems, waived] =
-      fs::examine(manifest, identity_permissions(flags.insecure_identities));
+  auto [problems, waived] = fs::examine(manifest, identity_permissions(flags.insecure_identities));
   for (const auto& line : waived) {
     std::printf("warning: %s; accepted because of --insecure-identity-permissions\n", line.c_str());
+  }
+  // With a token file at hand, every reference is asked for; without one, only its form is
+  // checked (above).
+  if (!manifest.onepassword.token_file.empty() &&
+      std::filesystem::exists(manifest.onepassword.token_file)) {
+    auto references = check_references(manifest);
+    for (const auto& line : references.warnings) {
+      std::printf("warning: %s\n", line.c_str());
+    }
+    problems.insert(problems.end(), references.problems.begin(), references.problems.end());
   }
   for (const auto& problem : problems) {
     std::printf("error: %s\n", problem.c_str());

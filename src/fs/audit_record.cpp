@@ -21,6 +21,8 @@ const char* to_string(Outcome outcome) {
       return "denied";
     case Outcome::failed:
       return "failed";
+    case Outcome::refreshed:
+      return "refreshed";
   }
   return "unknown";
 }
@@ -116,7 +118,7 @@ std::string to_json_line(const AuditEvent& event, std::string_view process_name,
                  R"("process":{},"result":"{}")",
                  time, json_string(event.secret), event.generation, event.uid, event.gid, event.pid,
                  json_string(process_name), to_string(event.outcome));
-  if (event.outcome != Outcome::granted) {
+  if (event.outcome == Outcome::denied || event.outcome == Outcome::failed) {
     fmt::format_to(std::back_inserter(line), R"(,"errno":{})", event.error);
   }
   line += '}';

@@ -15,6 +15,7 @@ enum class Outcome {
   granted,  // the open succeeded
   denied,   // the caller may not read the secret (errno EACCES)
   failed,   // the caller may, but the secret could not be decrypted (errno EIO)
+  refreshed,  // not an open: the daemon read a new value from 1Password (uid 0, its own pid)
 };
 
 struct AuditEvent {

@@ -15,6 +15,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +27,7 @@
 #include "fs/loop.hpp"
 #include "fs/mount_point.hpp"
 #include "fs/operations.hpp"
+#include "fs/refresher.hpp"
 #include "fs/signals.hpp"
 #include "fs/validation.hpp"
 #include "secretfs/counted.hpp"
@@ -184,6 +188,8 @@ class Daemon {
     daemon_lock_ = lock_state_for_daemon(state_->path());
 
     if (given) {
+      // Values read from 1Password earlier are served at once; the refresher reads the rest.
+      state_->attach_values(given->manifest);
       // A restart finds its manifest stored already, whole, as the current generation. Its
       // files were checked when it was activated, and the set served from it checks the stored
       // copies again, so checking them here too would only double the start-up, and there is
@@ -205,6 +211,7 @@ class Daemon {
               "its good secrets without storing a generation",
               given->manifest.path.string(), counted(problems.size(), "problem"));
           use_mount_point(options_.mount_point.value_or(given->manifest.mount_point));
+          unstored_ = given->manifest;  // rebuilt from this when a 1Password value changes
           served_.emplace(build(std::move(given->manifest), 0, FileChecks::later));
           give_back_memory();
           return;
@@ -260,10 +267,20 @@ class Daemon {
 
     const std::jthread checker = check_in_background(set);
 
+    // After the mount and the control socket: reading from 1Password never delays either.
+    Refresher refresher(
+        *state_, [this] { return served_->current(); },
+        [this](const std::vector<std::string>& secrets) { refreshed(secrets); });
+    refresher_ = &refresher;
+
     // The loop returns 0 when unmounted from outside or when SIGINT or SIGTERM asked it to stop,
     // and a negative errno when it failed.
     const int status = session.serve();
     sd_notify(0, "STOPPING=1");
+    {
+      const std::lock_guard switching(switch_mutex_);
+      refresher_ = nullptr;
+    }
     if (status < 0) {
       spdlog::error("serving {} failed: {}", mount_point_.string(), std::strerror(-status));
     }
@@ -293,7 +310,9 @@ class Daemon {
     std::vector<std::filesystem::path> needed{state_->path()};
     needed.insert(needed.end(), set.keyring().paths.begin(), set.keyring().paths.end());
     for (const auto& secret : set.tree().secrets()) {
-      needed.push_back(secret.file);
+      if (!secret.file.empty()) {  // empty: a 1Password value not read yet
+        needed.push_back(secret.file);
+      }
     }
     refuse_hiding(mount_point_, needed);
   }
@@ -380,6 +399,7 @@ class Daemon {
   // or stored ciphertext has gone missing since it was stored is refused, and the current one
   // keeps serving.
   nlohmann::json switch_to(state::Number number) {
+    const std::lock_guard switching(switch_mutex_);
     auto set = load_generation(number, FileChecks::now);
     const auto problems = problems_of(*set);
     if (!problems.empty()) {
@@ -409,8 +429,76 @@ class Daemon {
                mount_point_.c_str());
     spdlog::info("switched from generation {} to generation {} ({})", previous->generation(),
                  number, counted(count, "secret"));
+    if (refresher_ != nullptr) {
+      refresher_->wake();
+    }
     give_back_memory();
     return answer;
+  }
+
+  // The refresher stored new values of `secrets`: the served generation is built again around
+  // them, so new opens get them (open files keep the bytes they have), and the units that
+  // read them are restarted or reloaded.
+  void refreshed(const std::vector<std::string>& secrets) {
+    const std::lock_guard switching(switch_mutex_);
+    const auto number = served_->current()->generation();
+    std::shared_ptr<const SecretSet> set;
+    try {
+      if (number == 0 && unstored_) {
+        manifest::Manifest manifest = *unstored_;
+        state_->attach_values(manifest);
+        set = build(std::move(manifest), 0, FileChecks::now);
+      } else {
+        set = load_generation(number, FileChecks::now);
+      }
+    } catch (const std::exception& error) {
+      spdlog::error("1Password: could not serve the new values: {}", error.what());
+      return;
+    }
+    served_->replace(set);
+    for (const auto& secret : secrets) {
+      AuditEvent event{secret, number, 0, 0, ::getpid(), Outcome::refreshed, 0};
+      served_->audit().record(set->audit_log(), event);
+    }
+    const manifest::Units units = set->units_for(secrets);
+    run_systemctl("try-restart", units.restart);
+    run_systemctl("try-reload-or-restart", units.reload);
+    give_back_memory();
+  }
+
+  // `systemctl --no-block VERB -- UNITS`: queued, not waited for, so that a unit that takes
+  // long to restart never holds the daemon. SECRETFS_SYSTEMCTL names another program (tests).
+  static void run_systemctl(const char* verb, const std::vector<std::string>& units) {
+    if (units.empty()) {
+      return;
+    }
+    const char* program = std::getenv("SECRETFS_SYSTEMCTL");
+    std::vector<std::string> words{program != nullptr ? program : "systemctl", "--no-block", verb,
+                                   "--"};
+    words.insert(words.end(), units.begin(), units.end());
+    std::vector<char*> argv;
+    for (auto& word : words) {
+      argv.push_back(word.data());
+    }
+    argv.push_back(nullptr);
+    pid_t child = 0;
+    if (const int error = ::posix_spawnp(&child, argv[0], nullptr, nullptr, argv.data(), environ);
+        error != 0) {
+      spdlog::error("could not run {}: {}", words[0], std::strerror(error));
+      return;
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::string list;
+    for (const auto& unit : units) {
+      list += (list.empty() ? "" : " ") + unit;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      spdlog::info("{} {}: a 1Password value they read changed", verb, list);
+    } else {
+      spdlog::error("{} {} {} failed (status {})", words[0], verb, list, status);
+    }
   }
 
   // What is wrong with `set`: refused secrets, unusable identity files, and each secret that
@@ -433,7 +521,16 @@ class Daemon {
     return problems;
   }
 
-  nlohmann::json status() const {
+  nlohmann::json status() {
+    std::vector<std::string> warnings;
+    nlohmann::json values = nlohmann::json::array();
+    {
+      const std::lock_guard switching(switch_mutex_);  // the refresher goes under it
+      if (refresher_ != nullptr) {
+        warnings = refresher_->warnings();
+        values = refresher_->status();
+      }
+    }
     const auto set = served_->current();
     nlohmann::json identities = nlohmann::json::array();
     for (const auto& identity : set->keyring().identities) {
@@ -448,7 +545,9 @@ class Daemon {
             {"secrets", set->tree().secrets().size()},
             {"templates", set->tree().templates().size()},
             {"identities", identities},
-            {"problems", with_audit_problem(problems_of(*set), *set)}};
+            {"problems", with_audit_problem(problems_of(*set), *set)},
+            {"warnings", warnings},
+            {"onepassword", values}};
   }
 
   // One served secret or template as `list` shows it.
@@ -496,6 +595,9 @@ class Daemon {
   std::filesystem::path mount_point_;             // the real path, links resolved
   std::filesystem::path configured_mount_point_;  // as the manifest or --mount-point named it
   int daemon_lock_ = -1;
+  std::optional<manifest::Manifest> unstored_;  // what generation 0 serves, values unattached
+  std::mutex switch_mutex_;  // one switch or refresh at a time, so neither undoes the other
+  Refresher* refresher_ = nullptr;  // while serving; under switch_mutex_ when it goes
 };
 
 }  // namespace

@@ -127,7 +127,8 @@ std::uint64_t inspect_size(const std::filesystem::path& path) {
 
 SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring> keyring,
                      InodeRegistry& inodes, std::uint64_t generation, FileChecks checks)
-    : tree_(std::move(manifest.secrets), inodes, std::move(manifest.templates)),
+    : refreshing_(refreshing_of(manifest)),
+      tree_(std::move(manifest.secrets), inodes, std::move(manifest.templates)),
       keyring_(std::move(keyring)),
       generation_(generation),
       mount_point_(manifest.mount_point),
@@ -149,6 +150,54 @@ SecretSet::SecretSet(manifest::Manifest manifest, std::shared_ptr<const Keyring>
   size_templates();
 }
 
+SecretSet::Refreshing SecretSet::refreshing_of(const manifest::Manifest& manifest) {
+  Refreshing refreshing;
+  refreshing.settings = manifest.onepassword;
+  refreshing.max_secret_size = manifest.max_secret_size;
+  for (const auto& secret : manifest.secrets) {
+    if (secret.from_onepassword) {
+      refreshing.secrets.push_back({secret.name, secret.source, !secret.file.empty()});
+    }
+    if (!secret.units.restart.empty() || !secret.units.reload.empty()) {
+      refreshing.units.emplace(secret.name, secret.units);
+    }
+  }
+  for (const auto& entry : manifest.templates) {
+    if (!entry.units.restart.empty() || !entry.units.reload.empty()) {
+      refreshing.units.emplace(entry.name, entry.units);
+    }
+  }
+  return refreshing;
+}
+
+manifest::Units SecretSet::units_for(const std::vector<std::string>& changed) const {
+  std::vector<std::string> names(changed.begin(), changed.end());
+  for (const ServedTemplate& entry : tree_.templates()) {
+    for (const std::size_t secret : entry.secrets) {
+      if (std::find(changed.begin(), changed.end(), tree_.secrets()[secret].name) !=
+          changed.end()) {
+        names.push_back(entry.name);
+        break;
+      }
+    }
+  }
+  manifest::Units units;
+  const auto add = [](std::vector<std::string>& to, const std::vector<std::string>& from) {
+    for (const auto& unit : from) {
+      if (std::find(to.begin(), to.end(), unit) == to.end()) {
+        to.push_back(unit);
+      }
+    }
+  };
+  for (const auto& name : names) {
+    if (const auto found = refreshing_.units.find(name); found != refreshing_.units.end()) {
+      add(units.restart, found->second.restart);
+      add(units.reload, found->second.reload);
+    }
+  }
+  return units;
+}
+
 // Checks every secret's file as its first open would, so that first opens cost no X25519, and
 // learns each size. The files are independent and the unwrap dominates, so every CPU takes
 // a share. A file that fails keeps the size its header gives, when it gives one.
@@ -158,6 +207,9 @@ void SecretSet::check_all() {
   std::vector<std::string> failures(count);
   for_each_index(count, [&](std::size_t index) {
     const ServedSecret& secret = tree_.secrets()[index];
+    if (secret.file.empty()) {
+      return;  // a 1Password value not read yet: waiting, not broken (see decrypt)
+    }
     try {
       sizes_[index] = opened_.check(index, secret, identities_);
     } catch (const std::exception& error) {
@@ -239,6 +291,9 @@ std::vector<std::string> SecretSet::check_files(std::stop_token stop) const {
 
 std::string SecretSet::check_file(std::size_t index) const {
   const ServedSecret& secret = tree_.secrets()[index];
+  if (secret.file.empty()) {
+    return {};  // a 1Password value not read yet: the refresher reports why
+  }
   try {
     opened_.check(index, secret, identities_);
     return {};
@@ -268,6 +323,10 @@ SecretBytes SecretSet::open(const Node& node) const {
 
 SecretBytes SecretSet::decrypt(std::size_t index) const {
   const ServedSecret& secret = tree_.secrets()[index];
+  if (secret.file.empty()) {
+    throw OpenFailure("secret `" + secret.name +
+                      "`: no value from 1Password yet (see `secretfs status`)");
+  }
   if (keyring_->identities.empty()) {
     throw OpenFailure(describe(secret) + ": no identity is loaded");
   }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <ctime>
+#include <map>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -33,6 +34,13 @@ class OpenFailure : public std::runtime_error {
 // with thousands of secrets mounts in a fraction of the time that way.
 enum class FileChecks { now, later };
 
+// A secret that the daemon reads from 1Password, as the refresher needs it.
+struct RefreshedSecret {
+  std::string name;
+  std::string reference;
+  bool has_value = false;  // whether a cached value was attached when the set was built
+};
+
 class SecretSet {
  public:
   // Checks each secret's file as its first open would (header, MAC, payload length, stored
@@ -56,6 +64,16 @@ class SecretSet {
   const std::filesystem::path& mount_point() const { return mount_point_; }
   const std::filesystem::path& audit_log() const { return audit_log_; }
   const Keyring& keyring() const { return *keyring_; }
+  std::shared_ptr<const Keyring> shared_keyring() const { return keyring_; }
+
+  // The secrets read from 1Password, and how.
+  const std::vector<RefreshedSecret>& refreshed() const { return refreshing_.secrets; }
+  const manifest::OnePassword& onepassword() const { return refreshing_.settings; }
+  std::uint64_t max_secret_size() const { return refreshing_.max_secret_size; }
+
+  // The units to restart and reload because the secrets named in `changed` have new values:
+  // theirs, and those of every template that inserts one of them; each unit once.
+  manifest::Units units_for(const std::vector<std::string>& changed) const;
 
   // Everything wrong with this set, one line each: refused secrets, unusable identity files,
   // secrets whose file could not be inspected.
@@ -88,6 +106,15 @@ class SecretSet {
   SecretBytes open(const Node& node) const;
 
  private:
+  struct Refreshing {
+    std::vector<RefreshedSecret> secrets;
+    manifest::OnePassword settings;
+    std::uint64_t max_secret_size = 0;
+    std::map<std::string, manifest::Units> units;  // by secret or template name, when any
+  };
+  static Refreshing refreshing_of(const manifest::Manifest& manifest);
+
+  Refreshing refreshing_;  // before tree_, which takes the manifest's secrets
   Tree tree_;
   std::vector<std::uint64_t> sizes_;  // by secret index
   std::shared_ptr<const Keyring> keyring_;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <variant>
 
 #include "fs/audit.hpp"
 #include "fs/keyring.hpp"
@@ -13,6 +14,7 @@
 #include "fs/secret_set.hpp"
 #include "secretfs/age/age.hpp"
 #include "secretfs/age/stream.hpp"
+#include "secretfs/onepassword.hpp"
 #include "secretfs/template.hpp"
 
 namespace secretfs::fs {
@@ -110,6 +112,9 @@ std::vector<std::string> file_problems(std::span<const manifest::Secret> secrets
   std::vector<std::string> problems(secrets.size());
   for_each_index(secrets.size(), [&](std::size_t index) {
     const manifest::Secret& secret = secrets[index];
+    if (secret.file.empty()) {
+      return;  // a 1Password value not read yet: not broken, see value_notes
+    }
     try {
       const age::OpenedFile opened =
           age::open_file(read_stored_file(secret.file, secret.sha256, max_size), identities);
@@ -178,6 +183,15 @@ Findings examine(const manifest::Manifest& manifest, age::FilePermissions permis
     if (const auto reason = audit_log_problem(manifest.audit_log)) {
       problems.push_back(manifest.path.string() + ": audit_log " + manifest.audit_log.string() +
                          ": " + *reason);
+    }
+  }
+  for (const auto& secret : manifest.secrets) {
+    if (secret.source.empty()) {
+      continue;
+    }
+    const auto parsed = onepassword::parse_reference(secret.source);
+    if (const auto* reason = std::get_if<std::string>(&parsed)) {
+      problems.push_back("secret `" + secret.name + "`: source: " + *reason);
     }
   }
   Keyring keyring = load_keyring(manifest.identities, permissions);

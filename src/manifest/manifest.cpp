@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <map>
@@ -52,6 +53,34 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   return number;
 }
 
+struct DurationUnit {
+  std::string_view suffix;
+  std::chrono::milliseconds length;
+};
+constexpr std::array kDurationUnits = {
+    DurationUnit{"ms", std::chrono::milliseconds(1)}, DurationUnit{"s", std::chrono::seconds(1)},
+    DurationUnit{"m", std::chrono::minutes(1)},       DurationUnit{"h", std::chrono::hours(1)},
+    DurationUnit{"d", std::chrono::days(1)},
+};
+
+// "500ms", "30s", "15m", "1h", "2d", or nullopt for anything else (and for an overflow).
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0 || digits > kMaxSizeDigits) {
+    return std::nullopt;
+  }
+  const auto number = std::stoll(std::string(text.substr(0, digits)));
+  for (const DurationUnit& unit : kDurationUnits) {
+    if (text.substr(digits) == unit.suffix) {
+      return unit.length * number;
+    }
+  }
+  return std::nullopt;
+}
+
 constexpr std::string_view kMountPointKey = "mount_point";
 constexpr std::string_view kStateDirKey = "state_dir";
 constexpr std::string_view kKeepGenerationsKey = "keep_generations";
@@ -60,6 +89,12 @@ constexpr std::string_view kMaxSecretSizeKey = "max_secret_size";
 constexpr std::string_view kIdentitiesKey = "identities";
 constexpr std::string_view kSecretsKey = "secrets";
 constexpr std::string_view kTemplatesKey = "templates";
+constexpr std::string_view kOnePasswordKey = "onepassword";
+
+// Below these, `op` would be killed before it can answer, or 1Password asked in a tight loop.
+constexpr std::chrono::milliseconds kMinRefresh = std::chrono::seconds(1);
+constexpr std::chrono::milliseconds kMinOpTimeout = std::chrono::milliseconds(100);
+constexpr std::chrono::milliseconds kMinRetry = std::chrono::milliseconds(100);
 
 // A manifest lists file names, not contents; anything this large is the wrong file.
 constexpr std::size_t kMaxManifestSize = std::size_t{16} << 20;
@@ -114,6 +149,7 @@ class ManifestReader {
       read_top_level(*entry.key, *entry.value);
     }
     refuse_conflicts();
+    require_token_file();
     collect();
     return std::move(manifest_);
   }
@@ -156,10 +192,86 @@ class ManifestReader {
       read_entries(EntryKind::secret, key, value);
     } else if (key.str() == kTemplatesKey) {
       read_entries(EntryKind::template_, key, value);
+    } else if (key.str() == kOnePasswordKey) {
+      read_onepassword(key, value);
     } else {
       fail(line_of(key), "unknown key `" + printable_name(key.str()) +
                              "` (expected mount_point, state_dir, keep_generations, "
-                             "audit_log, max_secret_size, identities, secrets or templates)");
+                             "audit_log, max_secret_size, identities, onepassword, secrets or "
+                             "templates)");
+    }
+  }
+
+  // [onepassword]: where the token is, which CLI to run, and how often.
+  void read_onepassword(const toml::key& key, const toml::node& value) {
+    const auto* table = value.as_table();
+    if (table == nullptr) {
+      fail_type(key, value, "a table");
+    }
+    OnePassword& settings = manifest_.onepassword;
+    for (const Entry& entry : in_line_order(*table)) {
+      const std::string_view name = entry.key->str();
+      if (name == "token_file") {
+        settings.token_file = read_absolute_path(*entry.key, *entry.value);
+      } else if (name == "op") {
+        settings.op = read_program(*entry.key, *entry.value);
+      } else if (name == "refresh") {
+        settings.refresh = read_duration(*entry.key, *entry.value, kMinRefresh);
+      } else if (name == "timeout") {
+        settings.timeout = read_duration(*entry.key, *entry.value, kMinOpTimeout);
+      } else if (name == "retry") {
+        settings.retry = read_duration(*entry.key, *entry.value, kMinRetry);
+      } else {
+        fail(line_of(*entry.key), "unknown key `onepassword." + printable_name(name) +
+                                      "` (expected token_file, op, refresh, timeout or retry)");
+      }
+    }
+  }
+
+  // A bare name is looked up in PATH when it runs; anything with a '/' is a path.
+  std::filesystem::path read_program(const toml::key& key, const toml::node& value) const {
+    if (!value.is_string()) {
+      fail_type(key, value, "a string");
+    }
+    const std::string& text = value.as_string()->get();
+    check_path_text(line_of(value), "onepassword.op", text);
+    if (text.find('/') == std::string::npos) {
+      return text;
+    }
+    return resolve_path(base_dir_, text);
+  }
+
+  std::chrono::milliseconds read_duration(const toml::key& key, const toml::node& value,
+                                          std::chrono::milliseconds minimum) const {
+    const std::string what = "onepassword." + std::string(key.str());
+    if (!value.is_string()) {
+      fail(line_of(key), what + " must be a string such as \"30s\", not " +
+                             std::string(type_phrase(value)));
+    }
+    const auto duration = parse_duration(value.as_string()->get());
+    if (!duration) {
+      fail(line_of(value), what + " `" + printable_name(value.as_string()->get()) +
+                               "` is not a duration: a number with ms, s, m, h or d, such as "
+                               "\"30s\"");
+    }
+    if (*duration < minimum) {
+      fail(line_of(value), what + " must be at least " + std::to_string(minimum.count()) + " ms");
+    }
+    return *duration;
+  }
+
+  // A value read from 1Password needs the token to read it with.
+  void require_token_file() {
+    if (!manifest_.onepassword.token_file.empty()) {
+      return;
+    }
+    for (auto& [name, reading] : secrets_) {
+      if (reading.secret.from_onepassword) {
+        reading.problems.push_back(
+            {reading.secret.line,
+             "has `source` but no `file`, and the manifest has no [onepassword] token_file to "
+             "read it with"});
+      }
     }
   }
 

@@ -23,6 +23,10 @@ constexpr std::string_view kContentKey = "content";
 constexpr std::string_view kOwnerKey = "owner";
 constexpr std::string_view kGroupKey = "group";
 constexpr std::string_view kModeKey = "mode";
+constexpr std::string_view kSourceKey = "source";
+constexpr std::string_view kRestartUnitsKey = "restart_units";
+constexpr std::string_view kReloadUnitsKey = "reload_units";
+constexpr std::string_view kReferenceScheme = "op://";
 
 // uid and gid are 32 bits; the all-ones value means "leave unchanged" to chown and is no one.
 constexpr std::int64_t kMaxId = std::numeric_limits<std::uint32_t>::max() - 1;
@@ -99,6 +103,7 @@ class SecretReader {
     if (kind_ == EntryKind::template_) {
       read_text_source();
     } else {
+      read_source();
       read_file();
     }
     read_owner_and_group();
@@ -120,11 +125,19 @@ class SecretReader {
   void read_key(const toml::key& key, const toml::node& value) {
     const std::string_view name = key.str();
     const bool content = kind_ == EntryKind::template_ && name == kContentKey;
-    if (name == kFileKey || name == kModeKey || content) {
+    const bool source = kind_ == EntryKind::secret && name == kSourceKey;
+    if (name == kFileKey || name == kModeKey || content || source) {
       if (!value.is_string()) {
         return refuse_type(key, value, "a string");
       }
-      (content ? content_ : name == kFileKey ? file_ : mode_) = &value;
+      (content  ? content_
+       : source ? source_
+       : name == kFileKey ? file_
+                          : mode_) = &value;
+    } else if (name == kRestartUnitsKey || name == kReloadUnitsKey) {
+      read_units(key, value,
+                 name == kRestartUnitsKey ? reading_.secret.units.restart
+                                          : reading_.secret.units.reload);
     } else if (name == kOwnerKey || name == kGroupKey) {
       if (!value.is_string() && !value.is_integer()) {
         return refuse_type(key, value, "a string or an integer");
@@ -133,8 +146,11 @@ class SecretReader {
     } else {
       refuse(line_of(key),
              "unknown key " + in_backticks(name) +
-                 (kind_ == EntryKind::template_ ? " (expected content, file, owner, group or mode)"
-                                                : " (expected file, owner, group or mode)"));
+                 (kind_ == EntryKind::template_
+                      ? " (expected content, file, owner, group, mode, restart_units or "
+                        "reload_units)"
+                      : " (expected file, source, owner, group, mode, restart_units or "
+                        "reload_units)"));
     }
   }
 
@@ -157,11 +173,45 @@ class SecretReader {
     }
   }
 
+  // Unit names go to systemctl as arguments of their own; one that starts with '-' would be
+  // read as an option.
+  void read_units(const toml::key& key, const toml::node& value, std::vector<std::string>& units) {
+    const auto* array = value.as_array();
+    if (array == nullptr) {
+      return refuse_type(key, value, "an array of strings");
+    }
+    for (const toml::node& unit : *array) {
+      const auto* text = unit.as_string();
+      if (text == nullptr || text->get().empty() || text->get().front() == '-' ||
+          has_control_character(text->get())) {
+        return refuse(line_of(unit), "key `" + std::string(key.str()) +
+                                         "` must list unit names such as \"nginx.service\"");
+      }
+      units.push_back(text->get());
+    }
+  }
+
+  // A 1Password reference; its parts are checked where it is read (onepassword.hpp), this
+  // catches what is plainly not one.
+  void read_source() {
+    if (source_ == nullptr) {
+      return;
+    }
+    const std::string& text = source_->as_string()->get();
+    if (!text.starts_with(kReferenceScheme) || has_control_character(text)) {
+      return refuse(line_of(*source_),
+                    "key `source` must be a 1Password reference such as "
+                    "\"op://vault/item/field\"");
+    }
+    reading_.secret.source = text;
+    reading_.secret.from_onepassword = file_ == nullptr;
+  }
+
   void read_file() {
     if (file_ == nullptr) {
       // A key of the wrong type was reported already; "missing" would contradict that.
-      if (!table_.contains(kFileKey)) {
-        refuse(line_of(table_), "key `file` is missing");
+      if (!table_.contains(kFileKey) && !table_.contains(kSourceKey)) {
+        refuse(line_of(table_), "key `file` or `source` is missing");
       }
       return;
     }
@@ -304,6 +354,7 @@ class SecretReader {
   const std::filesystem::path& base_dir_;
   const Accounts& accounts_;
   const toml::node* content_ = nullptr;
+  const toml::node* source_ = nullptr;
   const toml::node* file_ = nullptr;
   const toml::node* owner_ = nullptr;
   const toml::node* group_ = nullptr;
@@ -332,6 +383,7 @@ TemplateReading read_template(const std::string& name, const toml::table& table,
   entry.gid = secret.gid;
   entry.mode = secret.mode;
   entry.line = secret.line;
+  entry.units = std::move(secret.units);
   result.problems = std::move(reading.problems);
   return result;
 }

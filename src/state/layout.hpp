@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ inline constexpr const char* kLastFile = "last";
 inline constexpr const char* kLockFile = "lock";
 inline constexpr const char* kManifestFile = "manifest.toml";
 inline constexpr const char* kRecordFile = "generation.json";
+inline constexpr const char* kValuesFolder = "onepassword";
 
 // A manifest lists file names, not contents; the same bound as the manifest parser's.
 inline constexpr std::size_t kMaxManifestSize = std::size_t{16} << 20;
@@ -53,5 +55,8 @@ GenerationRecord read_record(const std::filesystem::path& root, Number number, O
 // refused like the record when another user could have written it.
 std::string read_manifest_text(const std::filesystem::path& root, const GenerationRecord& record,
                                Ownership ownership);
+
+// The blobs that hold the cached value of a 1Password reference now (values.cpp).
+std::set<std::string> value_blobs(const std::filesystem::path& root, Ownership ownership);
 
 }  // namespace secretfs::state

@@ -56,7 +56,7 @@ void remove_temporaries(const std::filesystem::path& folder) {
 void remove_unreferenced_blobs(const std::filesystem::path& root, Ownership ownership) {
   // A record that cannot be read throws here, before any blob is touched: a blob is removed
   // only when every remaining generation is known not to use it.
-  std::set<std::string> referenced;
+  std::set<std::string> referenced = value_blobs(root, ownership);
   for (const Number number : generation_numbers(root)) {
     const GenerationRecord record = read_record(root, number, ownership);
     for (const StoredSecret& secret : record.secrets) {

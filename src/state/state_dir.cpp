@@ -111,6 +111,10 @@ void point_at_blobs(manifest::Manifest& manifest, const GenerationRecord& record
   }
   std::vector<manifest::Secret> served;
   for (manifest::Secret& secret : manifest.secrets) {
+    if (secret.from_onepassword) {
+      served.push_back(std::move(secret));  // its cached value is attached by attach_values
+      continue;
+    }
     const auto found = blobs.find(secret.name);
     if (found == blobs.end()) {
       refuse(manifest, source, manifest::EntryKind::secret, secret.name, secret.line,
@@ -273,6 +277,7 @@ manifest::Manifest StateDir::load(Number number, const manifest::Accounts& accou
   manifest.path = record.manifest;
 
   point_at_blobs(manifest, record, path_, manifest_path.string(), ownership_);
+  attach_values(manifest);
   read_stored_templates(manifest, record, path_, manifest_path.string());
   // After the secrets: a template whose secret has no stored ciphertext cannot be served.
   templates::resolve(manifest, manifest_path.string());

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <system_error>
@@ -124,6 +125,19 @@ class BlobWriter {
 
 enum class Blobs { store, leave };
 
+// The secrets a generation stores a ciphertext for: those read from 1Password have their
+// cached value instead (values.cpp), which a refresh replaces without a new generation.
+std::vector<std::reference_wrapper<const manifest::Secret>> stored_secrets(
+    const manifest::Manifest& manifest) {
+  std::vector<std::reference_wrapper<const manifest::Secret>> stored;
+  for (const manifest::Secret& secret : manifest.secrets) {
+    if (!secret.from_onepassword) {
+      stored.push_back(secret);
+    }
+  }
+  return stored;
+}
+
 // Templates given with `file`, as they are stored: their text, read when the manifest was,
 // becomes a blob like a ciphertext, so that a rollback renders them after the file is gone.
 std::vector<StoredTemplate> stored_templates(const manifest::Manifest& manifest) {
@@ -145,7 +159,7 @@ GenerationRecord record_of(const std::filesystem::path& root, const manifest::Ma
   record.manifest = manifest.path;
   record.secrets.reserve(manifest.secrets.size());
   BlobWriter writer(root);
-  for (const manifest::Secret& secret : manifest.secrets) {
+  for (const manifest::Secret& secret : stored_secrets(manifest)) {
     const Ciphertext ciphertext = read_ciphertext(secret);
     record.secrets.push_back(
         {secret.name, secret.file.native(), sha256_hex(ciphertext.bytes), ciphertext.stamp});
@@ -261,13 +275,14 @@ bool StateDir::is_current(const manifest::Manifest& manifest, const std::string&
   }
   try {
     const GenerationRecord stored = read_record(path_, *number, ownership_);
+    const auto secrets = stored_secrets(manifest);
     if (stored.manifest_sha256 != sha256_hex(text) || stored.manifest != manifest.path ||
-        stored.secrets.size() != manifest.secrets.size()) {
+        stored.secrets.size() != secrets.size()) {
       return false;
     }
     for (std::size_t index = 0; index < stored.secrets.size(); ++index) {
       const StoredSecret& was = stored.secrets[index];
-      const manifest::Secret& secret = manifest.secrets[index];
+      const manifest::Secret& secret = secrets[index];
       if (was.name != secret.name || !holds(was, secret) ||
           kind_of(blob_path(path_, was.blob)) != Kind::file) {
         return false;

@@ -205,7 +205,7 @@ TEST_CASE("an unknown key in a secret refuses it, naming key and line", "[manife
 
 TEST_CASE("a missing or empty file refuses the secret", "[manifest]") {
   CHECK(only_problem("\n[secrets.\"db/password\"]\nowner = \"postgres\"\n", "db/password") ==
-        "manifest.toml:2: secret `db/password`: key `file` is missing");
+        "manifest.toml:2: secret `db/password`: key `file` or `source` is missing");
   CHECK(only_problem("[secrets.s]\nfile = \"\"\n", "s") ==
         "manifest.toml:2: secret `s`: key `file` is empty");
   CHECK(only_problem("[secrets.s]\nfile = \"a\\u0000b\"\n", "s") ==
@@ -222,7 +222,7 @@ colour = "blue"
   REQUIRE(manifest.problems.size() == 5);
   CHECK(manifest.problems[0].message ==
         "manifest.toml:1: secret `a//b`: name has an empty segment (`//`)");
-  CHECK(manifest.problems[1].message == "manifest.toml:1: secret `a//b`: key `file` is missing");
+  CHECK(manifest.problems[1].message == "manifest.toml:1: secret `a//b`: key `file` or `source` is missing");
   CHECK(manifest.problems[2].message ==
         "manifest.toml:2: secret `a//b`: unknown user `nobody-here`");
   CHECK(manifest.problems[3].message ==

@@ -46,4 +46,8 @@ std::unique_ptr<Recipient> parse_recipient(std::string_view text);
 // Parses a recipients file: comments with '#', empty lines, one recipient per line.
 Recipients parse_recipients(std::string_view text, std::string_view source);
 
+// The recipient that `identity` opens files for: what a host encrypts to so that only it can
+// read the file back. nullptr for an identity of a kind without one.
+std::unique_ptr<Recipient> recipient_of(const Identity& identity);
+
 }  // namespace secretfs::age

@@ -38,6 +38,9 @@ class SshEd25519Identity final : public Identity {
   // key's ssh-to-age recipient (what sops-nix does with host keys).
   std::unique_ptr<Identity> derived_x25519() const;
 
+  // The public half, as a recipient: files encrypted to it open with this identity.
+  std::unique_ptr<SshEd25519Recipient> recipient() const;
+
  private:
   SecretBytes seed_;
   std::string comment_;

@@ -1,0 +1,112 @@
+#include "cli/onepassword.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "fs/keyring.hpp"
+#include "fs/values.hpp"
+#include "secretfs/onepassword.hpp"
+
+namespace secretfs::cli {
+
+namespace {
+
+// The secrets that read `reference`, for messages.
+std::string secrets_reading(const manifest::Manifest& manifest, const std::string& reference) {
+  std::string names;
+  for (const auto& secret : manifest.secrets) {
+    if (secret.from_onepassword && secret.source == reference) {
+      names += (names.empty() ? "secret `" : "`, `") + secret.name;
+    }
+  }
+  return names + "` (" + reference + ")";
+}
+
+// Whether 1Password itself answered that the reference leads nowhere, rather than that it
+// could not be asked.
+bool is_definite(const onepassword::Error& error) {
+  return error.failure == onepassword::Failure::not_found ||
+         error.failure == onepassword::Failure::ambiguous;
+}
+
+std::string describe(const onepassword::Error& error) {
+  return std::string(onepassword::to_string(error.failure)) + ": " + error.message;
+}
+
+}  // namespace
+
+std::vector<std::string> references_of(const manifest::Manifest& manifest) {
+  std::vector<std::string> references;
+  for (const auto& secret : manifest.secrets) {
+    if (secret.from_onepassword &&
+        std::find(references.begin(), references.end(), secret.source) == references.end()) {
+      references.push_back(secret.source);
+    }
+  }
+  return references;
+}
+
+std::vector<std::string> read_new_values(state::StateDir& state,
+                                         const manifest::Manifest& manifest) {
+  std::vector<std::string> missing;
+  for (const auto& reference : references_of(manifest)) {
+    if (!state.cached_value(reference)) {
+      missing.push_back(reference);
+    }
+  }
+  if (missing.empty()) {
+    return {};
+  }
+  const fs::Keyring keyring =
+      fs::load_keyring(manifest.identities, age::FilePermissions::strict);
+  std::vector<std::string> problems;
+  for (const auto& outcome : fs::read_values(state, manifest.onepassword, keyring, missing,
+                                             manifest.max_secret_size)) {
+    if (!outcome.error) {
+      continue;
+    }
+    const std::string what = secrets_reading(manifest, outcome.reference);
+    if (is_definite(*outcome.error)) {
+      problems.push_back(what + ": 1Password: " + describe(*outcome.error));
+    } else {
+      std::fprintf(stderr,
+                   "warning: %s: not read from 1Password: %s; it is served once the daemon "
+                   "reads it, until then opening it fails with EIO\n",
+                   what.c_str(), describe(*outcome.error).c_str());
+    }
+  }
+  return problems;
+}
+
+ReferenceFindings check_references(const manifest::Manifest& manifest) {
+  ReferenceFindings findings;
+  const auto references = references_of(manifest);
+  if (references.empty()) {
+    return findings;
+  }
+  std::optional<state::StateDir> state;
+  try {
+    if (std::filesystem::exists(manifest.state_dir)) {
+      state.emplace(state::StateDir::open_existing(manifest.state_dir));
+    }
+  } catch (const state::StateError&) {
+    // Not root, or not a state directory yet: `op` gets a folder of its own.
+  }
+  for (const auto& outcome : fs::resolve_values(state ? &*state : nullptr, manifest.onepassword,
+                                                references, manifest.max_secret_size)) {
+    if (!outcome.error) {
+      continue;
+    }
+    const std::string what = secrets_reading(manifest, outcome.reference);
+    if (is_definite(*outcome.error)) {
+      findings.problems.push_back(what + ": 1Password: " + describe(*outcome.error));
+    } else {
+      findings.warnings.push_back(what + ": could not be checked with 1Password: " +
+                                  describe(*outcome.error));
+    }
+  }
+  return findings;
+}
+
+}  // namespace secretfs::cli

@@ -1,0 +1,31 @@
+// What `activate` and `check` do about secrets read from 1Password.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "secretfs/manifest.hpp"
+#include "secretfs/state.hpp"
+
+namespace secretfs::cli {
+
+// The references of secrets read from 1Password, each once, in the manifest's order.
+std::vector<std::string> references_of(const manifest::Manifest& manifest);
+
+// For `activate`: reads each reference that has no cached value yet and caches it, so that the
+// generation serves it at once. A reference with a cached value is not read: a switch never
+// waits on the network for what it can serve already (the daemon refreshes it). Prints a
+// warning for each read that failed for a passing reason (network, token, rate limit, timeout):
+// such a secret is served once the daemon reads it. Returns one problem per reference that
+// 1Password says does not exist or is ambiguous, which refuses the activation.
+std::vector<std::string> read_new_values(state::StateDir& state,
+                                         const manifest::Manifest& manifest);
+
+// For `check`: with a readable token file, whether each reference resolves (nothing is kept).
+struct ReferenceFindings {
+  std::vector<std::string> problems;  // does not exist, ambiguous
+  std::vector<std::string> warnings;  // could not be checked, and why
+};
+ReferenceFindings check_references(const manifest::Manifest& manifest);
+
+}  // namespace secretfs::cli

@@ -1,0 +1,195 @@
+#include "fs/values.hpp"
+
+#include <sodium.h>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <variant>
+
+#include "secretfs/age/age.hpp"
+#include "secretfs/age/key_files.hpp"
+
+namespace secretfs::fs {
+
+namespace {
+
+std::int64_t seconds_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Every reference fails the same way when `op` cannot even be started with a token.
+std::vector<ValueOutcome> all_failed(const std::vector<std::string>& references,
+                                     onepassword::Failure failure, const std::string& message) {
+  std::vector<ValueOutcome> outcomes;
+  for (const auto& reference : references) {
+    outcomes.push_back({reference, onepassword::Error{failure, message}, false});
+  }
+  return outcomes;
+}
+
+// Fetches `references` (each parsed; a reference that does not parse fails alone). `results`
+// come back in the order of `references`.
+std::vector<onepassword::Result> fetch(const manifest::OnePassword& settings,
+                                       const std::filesystem::path& config_dir,
+                                       const std::vector<std::string>& references,
+                                       std::uint64_t max_size, SecretBytes token) {
+  std::vector<onepassword::Result> results(references.size());
+  std::vector<onepassword::Reference> parsed;
+  std::vector<std::size_t> positions;
+  for (std::size_t index = 0; index < references.size(); ++index) {
+    auto reference = onepassword::parse_reference(references[index]);
+    if (auto* error = std::get_if<std::string>(&reference)) {
+      results[index] = onepassword::Error{onepassword::Failure::not_found, *error};
+    } else {
+      parsed.push_back(std::move(std::get<onepassword::Reference>(reference)));
+      positions.push_back(index);
+    }
+  }
+  onepassword::Settings client_settings;
+  client_settings.op = settings.op;
+  client_settings.timeout = settings.timeout;
+  client_settings.config_dir = config_dir;
+  client_settings.max_value_size = max_size;
+  onepassword::Client client(std::move(client_settings), std::move(token));
+  auto fetched = client.fetch(parsed);
+  for (std::size_t index = 0; index < fetched.size(); ++index) {
+    results[positions[index]] = std::move(fetched[index]);
+  }
+  return results;
+}
+
+// The token, or the outcome every reference gets without one.
+std::variant<SecretBytes, std::string> token_of(const manifest::OnePassword& settings) {
+  try {
+    return onepassword::read_token_file(settings.token_file);
+  } catch (const std::exception& error) {
+    return std::string(error.what());
+  }
+}
+
+// Whether `value` is what the cached copy of `reference` holds. A cached copy that does not
+// open any more (identities changed) counts as different, so that it is replaced.
+bool same_as_cached(const state::StateDir& state, const std::string& reference,
+                    const SecretBytes& value, const Keyring& keyring) {
+  const auto cached = state.cached_value(reference);
+  if (!cached) {
+    return false;
+  }
+  try {
+    const auto ciphertext = age::read_file(state.path() / "blobs" / cached->blob);
+    const SecretBytes old = age::decrypt(ciphertext, keyring.pointers());
+    return old.size() == value.size() &&
+           (value.empty() || sodium_memcmp(old.data(), value.data(), value.size()) == 0);
+  } catch (const age::Error&) {
+    return false;
+  }
+}
+
+std::vector<std::unique_ptr<age::Recipient>> own_recipients(const Keyring& keyring) {
+  std::vector<std::unique_ptr<age::Recipient>> recipients;
+  for (const auto& identity : keyring.identities) {
+    if (auto recipient = age::recipient_of(*identity)) {
+      recipients.push_back(std::move(recipient));
+    }
+  }
+  return recipients;
+}
+
+}  // namespace
+
+std::filesystem::path op_config_dir(const state::StateDir& state) {
+  return state.path() / "op-config";
+}
+
+std::vector<ValueOutcome> read_values(state::StateDir& state,
+                                      const manifest::OnePassword& settings,
+                                      const Keyring& keyring,
+                                      const std::vector<std::string>& references,
+                                      std::uint64_t max_size) {
+  if (references.empty()) {
+    return {};
+  }
+  const auto recipients = own_recipients(keyring);
+  if (recipients.empty()) {
+    return all_failed(references, onepassword::Failure::failed,
+                      "no identity to encrypt the value to (the manifest's identities)");
+  }
+  auto token = token_of(settings);
+  if (auto* error = std::get_if<std::string>(&token)) {
+    return all_failed(references, onepassword::Failure::auth, *error);
+  }
+  auto results = fetch(settings, op_config_dir(state), references, max_size,
+                       std::move(std::get<SecretBytes>(token)));
+  std::vector<ValueOutcome> outcomes;
+  const auto pointers = age::pointers(recipients);
+  for (std::size_t index = 0; index < references.size(); ++index) {
+    ValueOutcome outcome{references[index], std::nullopt, false};
+    if (auto* error = std::get_if<onepassword::Error>(&results[index])) {
+      outcome.error = *error;
+    } else {
+      const SecretBytes& value = std::get<SecretBytes>(results[index]);
+      const auto now = seconds_now();
+      const auto lock = state.lock();
+      if (same_as_cached(state, references[index], value, keyring)) {
+        state.confirm_value(references[index], now);
+      } else {
+        const auto ciphertext = age::encrypt(value.span(), pointers);
+        state.store_value(references[index],
+                          std::string_view(reinterpret_cast<const char*>(ciphertext.data()),
+                                           ciphertext.size()),
+                          now);
+        outcome.changed = true;
+      }
+    }
+    outcomes.push_back(std::move(outcome));
+  }
+  return outcomes;
+}
+
+std::vector<ValueOutcome> resolve_values(const state::StateDir* state,
+                                         const manifest::OnePassword& settings,
+                                         const std::vector<std::string>& references,
+                                         std::uint64_t max_size) {
+  if (references.empty()) {
+    return {};
+  }
+  auto token = token_of(settings);
+  if (auto* error = std::get_if<std::string>(&token)) {
+    return all_failed(references, onepassword::Failure::auth, *error);
+  }
+  // Without a state directory yet, `op` gets a private folder of its own for this run.
+  std::filesystem::path config_dir;
+  if (state != nullptr) {
+    config_dir = op_config_dir(*state);
+  } else {
+    std::string folder = (std::filesystem::temp_directory_path() / "secretfs-op-XXXXXX").string();
+    if (::mkdtemp(folder.data()) == nullptr) {
+      return all_failed(references, onepassword::Failure::failed,
+                        "cannot create a folder for op: " + std::string(std::strerror(errno)));
+    }
+    config_dir = folder;
+  }
+  auto results =
+      fetch(settings, config_dir, references, max_size, std::move(std::get<SecretBytes>(token)));
+  if (state == nullptr) {
+    std::error_code ignored;
+    std::filesystem::remove_all(config_dir, ignored);
+  }
+  std::vector<ValueOutcome> outcomes;
+  for (std::size_t index = 0; index < references.size(); ++index) {
+    ValueOutcome outcome{references[index], std::nullopt, false};
+    if (auto* error = std::get_if<onepassword::Error>(&results[index])) {
+      outcome.error = *error;
+    }
+    outcomes.push_back(std::move(outcome));
+  }
+  return outcomes;
+}
+
+}  // namespace secretfs::fs

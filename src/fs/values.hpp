@@ -1,0 +1,43 @@
+// Reading 1Password values and keeping them, encrypted, as the state directory's cached values:
+// what the daemon's refresher and `secretfs activate` share.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fs/keyring.hpp"
+#include "secretfs/manifest.hpp"
+#include "secretfs/onepassword.hpp"
+#include "secretfs/state.hpp"
+
+namespace secretfs::fs {
+
+struct ValueOutcome {
+  std::string reference;
+  std::optional<onepassword::Error> error;  // why no value was read; nullopt: read
+  bool changed = false;  // a value was read and differs from the cached one (or none was)
+};
+
+// Where `op` keeps its configuration: a private folder of the state directory.
+std::filesystem::path op_config_dir(const state::StateDir& state);
+
+// Reads each reference with `op` and makes every value that differs from the cached one the new
+// cached value, encrypted to the keyring's own identities (so only this host opens it). The
+// value itself lives only in locked memory on the way. Never throws for a failure of `op` or of
+// the token file: each reference's outcome says what went wrong. Throws state::StateError when
+// the state directory cannot be written.
+std::vector<ValueOutcome> read_values(state::StateDir& state,
+                                      const manifest::OnePassword& settings,
+                                      const Keyring& keyring,
+                                      const std::vector<std::string>& references,
+                                      std::uint64_t max_size);
+
+// Only checks that each reference resolves, keeping nothing (`secretfs check`).
+std::vector<ValueOutcome> resolve_values(const state::StateDir* state,
+                                         const manifest::OnePassword& settings,
+                                         const std::vector<std::string>& references,
+                                         std::uint64_t max_size);
+
+}  // namespace secretfs::fs

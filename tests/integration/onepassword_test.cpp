@@ -1,0 +1,467 @@
+// Secrets read from 1Password, through a real mount, with the tests' stand-in `op`
+// (tests/onepassword/fake_op.cpp, which the build names in FAKE_OP): first read, a value that
+// changes while mounted, failures that keep the last good value, rate limits answered with a
+// growing wait, a boot without 1Password, a reboot offline, a rollback to a reference that no
+// longer resolves, binary values, and a token file that others can read.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "scenario.hpp"
+
+using namespace secretfs::test;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kPoll = std::chrono::milliseconds(50);
+constexpr int kPolls = 200;  // 10 s
+const std::string kToken = "ops_throwaway-test-token";
+
+std::string cli() {
+  return shell_quoted(binary());
+}
+
+std::filesystem::path fake_op() {
+  const char* path = std::getenv("FAKE_OP");
+  REQUIRE(path != nullptr);
+  return path;
+}
+
+json field(const std::string& label, const std::string& value) {
+  return {{"id", label + "-id"}, {"type", "CONCEALED"}, {"label", label}, {"value", value}};
+}
+
+// A stand-in 1Password account: a vault "Prod" with the item "db" (fields password and user)
+// and the item "tls" (a binary file attachment), reachable with kToken.
+class Account {
+ public:
+  explicit Account(const Scenario& scenario) : data_(scenario.dir() / "op-data") {
+    std::filesystem::create_directories(data_);
+    op_ = scenario.dir() / "op";
+    write_file(op_, "#!/bin/sh\nexec " + shell_quoted(fake_op()) + " " + shell_quoted(data_) +
+                        " \"$@\"\n",
+               0755);
+    token_file_ = scenario.dir() / "op-token";
+    write_file(token_file_, kToken + "\n", 0600);
+    set("password", "hunter2");
+  }
+
+  // Gives `label` of item db the value `value` (written whole, as 1Password would change it).
+  void set(const std::string& label, const std::string& value) {
+    fields_[label] = value;
+    json fields = json::array();
+    for (const auto& [name, text] : fields_) {
+      fields.push_back(field(name, text));
+    }
+    const json account = {
+        {"token", kToken},
+        {"vaults",
+         {{{"id", "vault-prod"},
+           {"name", "Prod"},
+           {"items",
+            {{{"id", "item-db"},
+              {"title", "db"},
+              {"version", 1},
+              {"vault", {{"id", "vault-prod"}, {"name", "Prod"}}},
+              {"category", "LOGIN"},
+              {"fields", fields}},
+             {{"id", "item-tls"},
+              {"title", "tls"},
+              {"version", 1},
+              {"vault", {{"id", "vault-prod"}, {"name", "Prod"}}},
+              {"category", "DOCUMENT"},
+              {"fields", json::array()},
+              {"files",
+               {{{"id", "file-key"},
+                 {"name", "key.der"},
+                 {"size", 256},
+                 {"content_path", "/v1/vaults/vault-prod/items/item-tls/files/file-key/content"},
+                 {"content_base64", binary_base64()}}}}}}}}}}};
+    const auto temporary = data_ / "account.json.new";
+    write_file(temporary, account.dump(), 0644);
+    std::filesystem::rename(temporary, data_ / "account.json");
+  }
+
+  void remove(const std::string& label) {
+    fields_.erase(label);
+    set(fields_.begin()->first, fields_.begin()->second);
+  }
+
+  // rate_limited, down, hang, revoked; "" for normal answers.
+  void mode(const std::string& mode) {
+    if (mode.empty()) {
+      std::filesystem::remove(data_ / "mode");
+    } else {
+      write_file(data_ / "mode", mode + "\n", 0644);
+    }
+  }
+
+  std::vector<json> calls() const {
+    std::vector<json> calls;
+    std::ifstream file(data_ / "calls.jsonl");
+    for (std::string line; std::getline(file, line);) {
+      if (!line.empty()) {
+        calls.push_back(json::parse(line));
+      }
+    }
+    return calls;
+  }
+
+  // The [onepassword] table for this account.
+  std::string settings(const std::string& refresh = "1h", const std::string& retry = "1m") const {
+    return "[onepassword]\ntoken_file = \"" + token_file_.string() + "\"\nop = \"" +
+           op_.string() + "\"\nrefresh = \"" + refresh + "\"\nretry = \"" + retry +
+           "\"\ntimeout = \"5s\"\n\n";
+  }
+
+  const std::filesystem::path& token_file() const { return token_file_; }
+
+  // Every byte value, for a binary attachment.
+  static std::string binary_value() { return pattern(256); }
+
+ private:
+  static std::string binary_base64() {
+    static const char* const kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const std::string bytes = binary_value();
+    std::string text;
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+      const std::uint32_t chunk =
+          (static_cast<std::uint8_t>(bytes[i]) << 16) |
+          (i + 1 < bytes.size() ? static_cast<std::uint8_t>(bytes[i + 1]) << 8 : 0) |
+          (i + 2 < bytes.size() ? static_cast<std::uint8_t>(bytes[i + 2]) : 0);
+      text += kAlphabet[(chunk >> 18) & 63];
+      text += kAlphabet[(chunk >> 12) & 63];
+      text += i + 1 < bytes.size() ? kAlphabet[(chunk >> 6) & 63] : '=';
+      text += i + 2 < bytes.size() ? kAlphabet[chunk & 63] : '=';
+    }
+    return text;
+  }
+
+  std::filesystem::path data_;
+  std::filesystem::path op_;
+  std::filesystem::path token_file_;
+  std::map<std::string, std::string> fields_;
+};
+
+std::string op_secret(const std::string& name, const std::string& reference,
+                      const std::string& extra = "") {
+  return "[secrets.\"" + name + "\"]\nsource = \"" + reference + "\"\nowner = " +
+         std::to_string(kOwner) + "\n" + extra;
+}
+
+// Reads `path` as the owner until it gives `wanted` (the refresher works in the background).
+ReadResult read_until(const std::filesystem::path& path, const std::string& wanted) {
+  ReadResult result = read_as(path, kOwnerReader);
+  for (int i = 0; i < kPolls && (result.error != 0 || result.content != wanted); ++i) {
+    std::this_thread::sleep_for(kPoll);
+    result = read_as(path, kOwnerReader);
+  }
+  return result;
+}
+
+json status_of(const Scenario& scenario) {
+  return json::parse(output_of(cli() + " status --json --state-dir " +
+                               shell_quoted(scenario.state_dir())));
+}
+
+// The daemon's status once `pred` holds for it (or the last one after 10 s).
+template <typename Predicate>
+json status_when(const Scenario& scenario, Predicate pred) {
+  json status = status_of(scenario);
+  for (int i = 0; i < kPolls && !pred(status); ++i) {
+    std::this_thread::sleep_for(kPoll);
+    status = status_of(scenario);
+  }
+  return status;
+}
+
+bool warns(const json& status, const std::string& text) {
+  for (const auto& warning : status.value("warnings", json::array())) {
+    if (warning.get<std::string>().find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::size_t item_gets(const std::vector<json>& calls) {
+  std::size_t count = 0;
+  for (const auto& call : calls) {
+    const auto& argv = call.at("argv");
+    if (argv.size() >= 2 && argv[0] == "item" && argv[1] == "get") {
+      ++count;
+    }
+  }
+  return count;
+}
+
+// Whether any file under `folder` holds `text`.
+bool any_file_holds(const std::filesystem::path& folder, const std::string& text) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(folder)) {
+    if (entry.is_regular_file() && read_file(entry.path()).find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Environment of the daemons started below: Connect variables that `op` must never see.
+struct ConnectVariables {
+  ConnectVariables() {
+    ::setenv("OP_CONNECT_HOST", "http://connect.invalid", 1);
+    ::setenv("OP_CONNECT_TOKEN", "connect-token", 1);
+  }
+  ~ConnectVariables() {
+    ::unsetenv("OP_CONNECT_HOST");
+    ::unsetenv("OP_CONNECT_TOKEN");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("values from 1Password are read once per item and served to their owner",
+          "[onepassword]") {
+  const ConnectVariables connect;
+  Scenario scenario;
+  Account account(scenario);
+  account.set("user", "app");
+  scenario.age_file("plain.age", "from a file");
+  const auto manifest = scenario.manifest(
+      account.settings() + op_secret("db/password", "op://Prod/db/password") +
+      op_secret("db/user", "op://prod/DB/user") +
+      "[secrets.\"plain\"]\nfile = \"plain.age\"\nowner = " + std::to_string(kOwner) + "\n");
+  Mount mount(manifest, scenario.mount_point());
+
+  CHECK(read_as(mount / "plain", kOwnerReader).content == "from a file");
+  CHECK(read_until(mount / "db/password", "hunter2").content == "hunter2");
+  CHECK(read_until(mount / "db/user", "app").content == "app");
+  CHECK(read_as(mount / "db/password", kStrangerReader).error == EACCES);
+
+  const auto calls = account.calls();
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].at("argv") ==
+        json({"item", "get", "db", "--vault", "Prod", "--format", "json"}));
+  const auto env = calls[0].at("env");
+  CHECK(std::find(env.begin(), env.end(), "OP_SERVICE_ACCOUNT_TOKEN") != env.end());
+  CHECK(std::find(env.begin(), env.end(), "OP_CONNECT_HOST") == env.end());
+  CHECK(std::find(env.begin(), env.end(), "OP_CONNECT_TOKEN") == env.end());
+  CHECK(calls[0].at("stdin") == "devnull");
+  CHECK(calls[0].at("config_dir_mode") == "0700");
+
+  // Encrypted at rest: neither value is anywhere in the state directory.
+  CHECK_FALSE(any_file_holds(scenario.state_dir(), "hunter2"));
+  CHECK_FALSE(any_file_holds(scenario.state_dir(), kToken));
+}
+
+TEST_CASE("a value changed in 1Password reaches new opens; open files keep their bytes",
+          "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  const auto systemctl_log = scenario.dir() / "systemctl.log";
+  write_file(scenario.dir() / "systemctl",
+             "#!/bin/sh\necho \"$@\" >> " + shell_quoted(systemctl_log) + "\n", 0755);
+  ::setenv("SECRETFS_SYSTEMCTL", (scenario.dir() / "systemctl").c_str(), 1);
+  const auto audit_log = scenario.dir() / "audit.jsonl";
+  const auto manifest = scenario.manifest(
+      "audit_log = \"" + audit_log.string() + "\"\n" + account.settings("1s", "200ms") +
+      op_secret("db/password", "op://Prod/db/password",
+                "restart_units = [\"app.service\"]\nreload_units = [\"proxy.service\"]\n"));
+  Mount mount(manifest, scenario.mount_point());
+  ::unsetenv("SECRETFS_SYSTEMCTL");
+  REQUIRE(read_until(mount / "db/password", "hunter2").content == "hunter2");
+
+  // An open file descriptor keeps what it opened.
+  const int held = ::open((mount / "db/password").c_str(), O_RDONLY);
+  REQUIRE(held >= 0);
+  account.set("password", "correct horse");
+  CHECK(read_until(mount / "db/password", "correct horse").content == "correct horse");
+  char buffer[64] = {};
+  CHECK(::read(held, buffer, sizeof buffer) == 7);
+  CHECK(std::string(buffer) == "hunter2");
+  ::close(held);
+
+  // Once when the first value came (the service could not read it before), once for the change.
+  const std::string twice =
+      "--no-block try-restart -- app.service\n"
+      "--no-block try-reload-or-restart -- proxy.service\n"
+      "--no-block try-restart -- app.service\n"
+      "--no-block try-reload-or-restart -- proxy.service\n";
+  std::string units;
+  for (int i = 0; i < kPolls && units != twice; ++i) {
+    std::this_thread::sleep_for(kPoll);
+    units = std::filesystem::exists(systemctl_log) ? read_file(systemctl_log) : "";
+  }
+  CHECK(units == twice);
+  std::string audit;
+  for (int i = 0; i < kPolls && audit.find("\"refreshed\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(kPoll);
+    audit = std::filesystem::exists(audit_log) ? read_file(audit_log) : "";
+  }
+  CHECK(audit.find(R"("secret":"db/password","generation":1,"uid":0,"gid":0,)") !=
+        std::string::npos);
+  CHECK(audit.find("correct horse") == std::string::npos);
+  CHECK_FALSE(any_file_holds(scenario.state_dir(), "correct horse"));
+}
+
+TEST_CASE("a rate limit keeps the last value and is retried after a doubling wait",
+          "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  const auto manifest = scenario.manifest(account.settings("4s", "250ms") +
+                                          op_secret("db/password", "op://Prod/db/password"));
+  Mount mount(manifest, scenario.mount_point());
+  REQUIRE(read_until(mount / "db/password", "hunter2").content == "hunter2");
+
+  account.mode("rate_limited");
+  const auto first = account.calls().size();
+  // The next read is due within 4 s; then waits of 250, 500, 1000 and 2000 ms follow.
+  std::this_thread::sleep_for(std::chrono::milliseconds(8500));
+  CHECK(read_as(mount / "db/password", kOwnerReader).content == "hunter2");
+  const auto status = status_of(scenario);
+  CHECK(warns(status, "secret `db/password` (op://Prod/db/password): serving the value read "));
+  CHECK(warns(status, "reading it again failed: rate limited: "));
+
+  const auto calls = account.calls();
+  REQUIRE(calls.size() >= first + 4);
+  std::vector<double> gaps;
+  for (std::size_t i = first + 1; i < calls.size(); ++i) {
+    gaps.push_back(calls[i].at("time").get<double>() - calls[i - 1].at("time").get<double>());
+  }
+  INFO("gaps between failed reads: " << json(gaps).dump());
+  // Never a tight loop: each wait at least the doubled one before it (less scheduling slack).
+  double wanted = 0.25;
+  for (const double gap : gaps) {
+    CHECK(gap >= wanted * 0.9);
+    wanted = std::min(wanted * 2, 4.0);
+  }
+}
+
+TEST_CASE("without 1Password at boot the mount and age files come up; values follow later",
+          "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  account.mode("down");
+  scenario.age_file("plain.age", "from a file");
+  const auto manifest =
+      scenario.manifest(account.settings("1h", "300ms") +
+                        op_secret("db/password", "op://Prod/db/password") +
+                        "[secrets.\"plain\"]\nfile = \"plain.age\"\nowner = " +
+                        std::to_string(kOwner) + "\n");
+  Mount mount(manifest, scenario.mount_point());
+  CHECK(read_as(mount / "plain", kOwnerReader).content == "from a file");
+  CHECK(read_as(mount / "db/password", kOwnerReader).error == EIO);
+  const auto status = status_when(scenario, [](const json& s) {
+    return warns(s, "no value from 1Password yet");
+  });
+  CHECK(warns(status,
+              "secret `db/password` (op://Prod/db/password): no value from 1Password yet, "
+              "opening it fails with EIO: failed: "));
+
+  account.mode("");
+  CHECK(read_until(mount / "db/password", "hunter2").content == "hunter2");
+  CHECK_FALSE(warns(status_of(scenario), "db/password"));
+}
+
+TEST_CASE("a reboot without 1Password serves the cached values at once", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  const auto manifest = scenario.manifest(account.settings() +
+                                          op_secret("tls/key", "op://Prod/tls/key.der"));
+  {
+    Mount mount(manifest, scenario.mount_point());
+    REQUIRE(read_until(mount / "tls/key", Account::binary_value()).content ==
+            Account::binary_value());
+  }
+  account.mode("down");
+  const auto calls = account.calls().size();
+  Mount again(manifest, scenario.mount_point());
+  const auto result = read_as(again / "tls/key", kOwnerReader);
+  CHECK(result.error == 0);
+  CHECK(result.content == Account::binary_value());  // every byte value, exactly
+  struct stat status {};
+  REQUIRE(::stat((again / "tls/key").c_str(), &status) == 0);
+  CHECK(status.st_size == 256);
+  // The value is fresh (read within the hour): the restart asks 1Password nothing.
+  CHECK(account.calls().size() == calls);
+}
+
+TEST_CASE("a rollback serves the last value of a reference that no longer resolves",
+          "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  account.set("old", "old value");
+  const auto first = scenario.manifest(account.settings("1s", "200ms") +
+                                       op_secret("db/password", "op://Prod/db/old"));
+  REQUIRE(run(cli() + " activate --manifest " + shell_quoted(first)) == 0);
+  const auto second = scenario.manifest(account.settings("1s", "200ms") +
+                                        op_secret("db/password", "op://Prod/db/password"));
+  REQUIRE(run(cli() + " activate --manifest " + shell_quoted(second)) == 0);
+  account.remove("old");
+
+  Mount mount(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+  CHECK(read_until(mount / "db/password", "hunter2").content == "hunter2");
+  REQUIRE(run(cli() + " rollback --state-dir " + shell_quoted(scenario.state_dir())) == 0);
+  CHECK(read_as(mount / "db/password", kOwnerReader).content == "old value");
+  const auto status = status_when(scenario, [](const json& s) { return warns(s, "not found"); });
+  CHECK(warns(status, "secret `db/password` (op://Prod/db/old): serving the value read "));
+  CHECK(warns(status, "reading it again failed: not found: "));
+  CHECK(read_as(mount / "db/password", kOwnerReader).content == "old value");
+}
+
+TEST_CASE("activate reads new references, and refuses one that does not exist",
+          "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  const auto report = scenario.dir() / "report";
+  const auto missing = scenario.manifest(account.settings() +
+                                         op_secret("db/password", "op://Prod/db/nothing"));
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(missing) + " 2> " +
+            shell_quoted(report)) == 1);
+  CHECK(read_file(report).find("error: secret `db/password` (op://Prod/db/nothing): 1Password: "
+                               "not found: ") == 0);
+  CHECK_FALSE(std::filesystem::exists(scenario.state_dir() / "current"));
+
+  const auto good = scenario.manifest(account.settings() +
+                                      op_secret("db/password", "op://Prod/db/password"));
+  CHECK(run(cli() + " check --manifest " + shell_quoted(good) + " > " + shell_quoted(report)) == 0);
+  CHECK(read_file(report) == good.string() + ": 1 secret, 0 problems\n");
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(good)) == 0);
+  CHECK(item_gets(account.calls()) == 3);  // the refused activation, check, this activation
+  // A second activation asks nothing: the value is cached.
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(good)) == 0);
+  CHECK(item_gets(account.calls()) == 3);
+
+  // An unreachable 1Password does not stop a switch that has a cached value.
+  account.mode("down");
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(good)) == 0);
+}
+
+TEST_CASE("a token file that others can read is refused", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  REQUIRE(::chmod(account.token_file().c_str(), 0644) == 0);
+  const auto report = scenario.dir() / "report";
+  const auto manifest = scenario.manifest(account.settings() +
+                                          op_secret("db/password", "op://Prod/db/password"));
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(manifest) + " 2> " +
+            shell_quoted(report)) == 0);
+  const std::string text = read_file(report);
+  INFO(text);
+  CHECK(text == "warning: secret `db/password` (op://Prod/db/password): not read from "
+                "1Password: authentication failed: token file " +
+                    account.token_file().string() +
+                    ": mode 0644 gives access to group or others; chmod 600 it; it is served "
+                    "once the daemon reads it, until then opening it fails with EIO\n");
+  CHECK(account.calls().empty());
+}
