@@ -24,6 +24,7 @@ void add_edit(CLI::App& app, Command& selected);
 void add_view(CLI::App& app, Command& selected);
 void add_rekey(CLI::App& app, Command& selected);
 void add_rotate(CLI::App& app, Command& selected);
+void add_sync(CLI::App& app, Command& selected);
 void add_completions(CLI::App& app, Command& selected);
 
 // Gives every subcommand that has none an example at the end of its --help.

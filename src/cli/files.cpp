@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "cli/commands.hpp"
@@ -24,6 +25,7 @@
 #include "secretfs/age/armor.hpp"
 #include "secretfs/counted.hpp"
 #include "secretfs/manifest.hpp"
+#include "secretfs/onepassword.hpp"
 
 namespace secretfs::cli {
 
@@ -539,6 +541,136 @@ int rotate(const RotateOptions& options) {
   return 0;
 }
 
+// ---- sync: 1Password values into secret files ---------------------------------------------
+
+struct SyncOptions {
+  std::vector<std::string> arguments;  // SECRET... with --manifest; REFERENCE FILE without
+  std::optional<std::string> manifest;
+  std::optional<std::string> token_file;
+  std::vector<std::string> identities;
+  std::optional<std::string> rules;
+};
+
+struct SyncTarget {
+  std::string label;  // the secret's name, or the file for a single reference
+  std::string reference;
+  std::filesystem::path file;
+};
+
+// The secrets of the manifest that have both `source` and `file`, or those named.
+std::vector<SyncTarget> targets_of(const manifest::Manifest& manifest,
+                                   const std::vector<std::string>& names) {
+  std::vector<SyncTarget> targets;
+  for (const auto& secret : manifest.secrets) {
+    const bool named = names.empty() || std::find(names.begin(), names.end(), secret.name) !=
+                                            names.end();
+    if (named && !secret.source.empty() && !secret.file.empty()) {
+      targets.push_back({"secret `" + shown(secret.name) + "`", secret.source, secret.file});
+    }
+  }
+  for (const auto& name : names) {
+    if (std::none_of(targets.begin(), targets.end(), [&](const SyncTarget& target) {
+          return target.label == "secret `" + shown(name) + "`";
+        })) {
+      throw Failure("secret `" + shown(name) + "`: not in " + manifest.path.string() +
+                    " with both `source` and `file`");
+    }
+  }
+  return targets;
+}
+
+// Writes `value` to the target's file unless the file already holds it for the rule's
+// recipients; returns what was done, for the report.
+std::string sync_file(const SyncTarget& target, const SecretBytes& value,
+                      const age::Identities& identities, const std::optional<std::string>& rules) {
+  refuse_link(target.file);
+  const auto recipients = recipients_for(target.file, rules);
+  if (const auto bytes = current_bytes(target.file)) {
+    const rules::OpenedFile opened = open_bytes(target.file, *bytes, identities, recipients);
+    const bool same_value = opened.plaintext.size() == value.size() &&
+                            (value.empty() || sodium_memcmp(opened.plaintext.data(), value.data(),
+                                                            value.size()) == 0);
+    if (same_value && opened.recipients == rules::RecipientsState::match) {
+      return "unchanged";
+    }
+  }
+  replace_file(target.file, rules::seal(value.span(), recipients, form_of(target.file)));
+  return "new value encrypted to " + counted(recipients.size(), "recipient");
+}
+
+int sync(const SyncOptions& options) {
+  std::vector<SyncTarget> targets;
+  manifest::OnePassword settings;
+  if (options.manifest) {
+    const auto manifest = manifest::load(*options.manifest);
+    settings = manifest.onepassword;
+    targets = targets_of(manifest, options.arguments);
+  } else if (options.arguments.size() == 2) {
+    targets.push_back({shown(options.arguments[1]), options.arguments[0], options.arguments[1]});
+  } else {
+    throw Failure("give --manifest FILE [SECRET...], or a REFERENCE and a FILE");
+  }
+  if (options.token_file) {
+    settings.token_file = *options.token_file;
+  }
+  if (settings.token_file.empty()) {
+    throw Failure("no token file: give --token-file, or [onepassword] token_file in the manifest");
+  }
+  if (targets.empty()) {
+    throw Failure("no secret has both `source` and `file`: nothing to sync");
+  }
+
+  std::vector<onepassword::Reference> references;
+  for (const auto& target : targets) {
+    auto parsed = onepassword::parse_reference(target.reference);
+    if (const auto* reason = std::get_if<std::string>(&parsed)) {
+      throw Failure(target.label + ": source " + target.reference + ": " + *reason);
+    }
+    references.push_back(std::get<onepassword::Reference>(std::move(parsed)));
+  }
+  std::string config = (std::filesystem::temp_directory_path() / "secretfs-op-XXXXXX").string();
+  if (::mkdtemp(config.data()) == nullptr) {
+    throw Failure(config + ": " + std::strerror(errno));
+  }
+  onepassword::Settings client_settings;
+  client_settings.op = settings.op;
+  client_settings.timeout = settings.timeout;
+  client_settings.config_dir = config;
+  std::vector<onepassword::Result> results;
+  try {
+    onepassword::Client client(client_settings,
+                               onepassword::read_token_file(settings.token_file));
+    results = client.fetch(references);
+  } catch (const std::runtime_error& error) {
+    std::filesystem::remove_all(config);
+    throw Failure(error.what());
+  }
+  std::filesystem::remove_all(config);
+
+  const auto identities = caller_identities(options.identities);
+  std::size_t failed = 0;
+  for (std::size_t index = 0; index < targets.size(); ++index) {
+    const SyncTarget& target = targets[index];
+    try {
+      if (const auto* error = std::get_if<onepassword::Error>(&results[index])) {
+        throw Failure(target.reference + ": " + std::string(onepassword::to_string(error->failure)) +
+                      ": " + error->message);
+      }
+      const std::string done =
+          sync_file(target, std::get<SecretBytes>(results[index]), identities, options.rules);
+      std::printf("%s: %s: %s\n", shown(target.file).c_str(), target.label.c_str(), done.c_str());
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "error: %s: %s\n", target.label.c_str(), error.what());
+      ++failed;
+    }
+  }
+  if (failed > 0) {
+    throw Failure(std::to_string(failed) + " of " + counted(targets.size(), "file") +
+                  " not synced; the others are up to date");
+  }
+  return 0;
+}
+
 void add_identity_option(CLI::App& command, std::vector<std::string>& identities) {
   command
       .add_option("-i,--identity", identities,
@@ -612,6 +744,26 @@ void add_rotate(CLI::App& app, Command& selected) {
       "  printf '%s' \"$TOKEN\" | secretfs rotate secrets/api-token.age "
       "--manifest /etc/secretfs/manifest.toml\n");
   command->callback([&selected, options] { selected = [options] { return rotate(*options); }; });
+}
+
+void add_sync(CLI::App& app, Command& selected) {
+  auto options = std::make_shared<SyncOptions>();
+  auto* command = app.add_subcommand(
+      "sync", "Write 1Password values into secret files, encrypted to their rule's recipients");
+  command->add_option("arguments", options->arguments,
+                      "With --manifest: the secrets to sync (default: every secret with both "
+                      "`source` and `file`); without: a REFERENCE and a FILE");
+  command->add_option("-m,--manifest", options->manifest, "Manifest naming sources and files");
+  command->add_option("--token-file", options->token_file,
+                      "Service account token file (default: the manifest's token_file)");
+  add_identity_option(*command, options->identities);
+  add_rules_option(*command, options->rules);
+  command->footer(
+      "Examples:\n"
+      "  secretfs sync --manifest hosts/web1.toml --token-file ~/.config/secretfs/op-token\n"
+      "  secretfs sync op://Prod/db/password secrets/web1/db-password.age "
+      "--token-file ~/.config/secretfs/op-token\n");
+  command->callback([&selected, options] { selected = [options] { return sync(*options); }; });
 }
 
 }  // namespace secretfs::cli

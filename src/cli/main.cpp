@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   secretfs::cli::add_view(app, selected);
   secretfs::cli::add_rekey(app, selected);
   secretfs::cli::add_rotate(app, selected);
+  secretfs::cli::add_sync(app, selected);
   secretfs::cli::add_completions(app, selected);
   secretfs::cli::add_examples(app);
 

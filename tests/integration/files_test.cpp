@@ -409,7 +409,7 @@ TEST_CASE("completions load into a real bash and complete commands and .age file
 TEST_CASE("every command's help ends with an example", "[files]") {
   for (const char* command :
        {"keygen", "encrypt", "decrypt", "mount", "check", "activate", "rollback", "generations",
-        "status", "edit", "view", "rekey", "rotate", "completions"}) {
+        "status", "edit", "view", "rekey", "rotate", "sync", "completions"}) {
     INFO("secretfs " << command << " --help");
     const std::string help = output_of(shell_quoted(binary()) + " " + command + " --help");
     const auto example = help.find("Example");

@@ -26,6 +26,7 @@ namespace {
 constexpr auto kPoll = std::chrono::milliseconds(50);
 constexpr int kPolls = 200;  // 10 s
 const std::string kToken = "ops_throwaway-test-token";
+const Reader kRoot{0, 0, {}};
 
 std::string cli() {
   return shell_quoted(binary());
@@ -464,4 +465,38 @@ TEST_CASE("a token file that others can read is refused", "[onepassword]") {
                     ": mode 0644 gives access to group or others; chmod 600 it; it is served "
                     "once the daemon reads it, until then opening it fails with EIO\n");
   CHECK(account.calls().empty());
+}
+
+TEST_CASE("sync writes 1Password values into secret files, only when they changed",
+          "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  write_file(scenario.dir() / "recipients.toml",
+             "[users]\nhost = \"" + scenario.recipient() +
+                 "\"\n[[rules]]\nfiles = \"*.age\"\nrecipients = [\"host\"]\n",
+             0644);
+  const auto manifest = scenario.manifest(
+      account.settings() + "[secrets.\"db/password\"]\nsource = \"op://Prod/db/password\"\n"
+                           "file = \"password.age\"\n");
+  const auto file = scenario.dir() / "password.age";
+  const std::string sync = cli() + " sync --manifest " + shell_quoted(manifest) + " -i " +
+                           shell_quoted(scenario.key());
+  CHECK(output_of(sync) ==
+        file.string() + ": secret `db/password`: new value encrypted to 1 recipient\n");
+  const std::string decrypt =
+      cli() + " decrypt -i " + shell_quoted(scenario.key()) + " " + shell_quoted(file);
+  CHECK(output_of(decrypt) == "hunter2");
+  const std::string before = read_file(file);
+  CHECK(output_of(sync) == file.string() + ": secret `db/password`: unchanged\n");
+  CHECK(read_file(file) == before);
+
+  account.set("password", "rotated");
+  CHECK(output_of(sync) ==
+        file.string() + ": secret `db/password`: new value encrypted to 1 recipient\n");
+  CHECK(output_of(decrypt) == "rotated");
+  // The host serving the file never asks 1Password: `source` with `file` serves the file.
+  const auto calls = account.calls().size();
+  Mount mount(manifest, scenario.mount_point());
+  CHECK(read_as(mount / "db/password", kRoot).content == "rotated");
+  CHECK(account.calls().size() == calls);
 }

@@ -1,4 +1,5 @@
 // The manifest as a whole: top-level keys, secret names, conflicts, ordering and load().
+#include <chrono>
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>
@@ -112,7 +113,8 @@ identities = ["/etc/ssh/ssh_host_ed25519_key", "keys/host.txt", "../other/./key"
 TEST_CASE("top-level mistakes throw ManifestError naming source, line and key", "[manifest]") {
   CHECK(error_of("mount_point = \"/run/secrets\"\nstate = \"/var/lib/x\"\n") ==
         "manifest.toml:2: unknown key `state` (expected mount_point, state_dir, "
-        "keep_generations, audit_log, max_secret_size, identities, secrets or templates)");
+        "keep_generations, audit_log, max_secret_size, identities, onepassword, secrets or "
+        "templates)");
   CHECK(error_of("\nmount_point = 3\n") ==
         "manifest.toml:2: key `mount_point` must be a string, not an integer");
   CHECK(error_of("mount_point = \"run/secrets\"\n") ==
@@ -155,7 +157,7 @@ TEST_CASE("the first top-level mistake by line is the one reported", "[manifest]
   // toml++ keeps keys sorted by name; `zzz` comes first in the file, `aaa` second.
   CHECK(error_of("zzz = 1\naaa = 2\n") ==
         "manifest.toml:1: unknown key `zzz` (expected mount_point, state_dir, keep_generations, "
-        "audit_log, max_secret_size, identities, secrets or templates)");
+        "audit_log, max_secret_size, identities, onepassword, secrets or templates)");
 }
 
 TEST_CASE("TOML syntax errors name the source, line and column", "[manifest]") {
@@ -377,4 +379,51 @@ TEST_CASE("parse uses the system accounts by default", "[manifest][system]") {
   REQUIRE(manifest.secrets.size() == 1);
   CHECK(manifest.secrets[0].uid == 1);
   CHECK(manifest.secrets[0].gid == 1);
+}
+
+TEST_CASE("[onepassword] settings and secrets with a source are read", "[manifest]") {
+  const Manifest manifest = parse_text(
+      "[onepassword]\ntoken_file = \"/etc/secretfs/op-token\"\nop = \"bin/op\"\n"
+      "refresh = \"15m\"\ntimeout = \"500ms\"\nretry = \"2s\"\n"
+      "[secrets.live]\nsource = \"op://Prod/db/password\"\nrestart_units = [\"db.service\"]\n"
+      "[secrets.synced]\nsource = \"op://Prod/db/user\"\nfile = \"user.age\"\n");
+  CHECK(manifest.problems.empty());
+  CHECK(manifest.onepassword.token_file == "/etc/secretfs/op-token");
+  CHECK(manifest.onepassword.op == "/etc/secretfs/bin/op");
+  CHECK(manifest.onepassword.refresh == std::chrono::minutes(15));
+  CHECK(manifest.onepassword.timeout == std::chrono::milliseconds(500));
+  CHECK(manifest.onepassword.retry == std::chrono::seconds(2));
+  REQUIRE(manifest.secrets.size() == 2);
+  CHECK(manifest.secrets[0].from_onepassword);
+  CHECK(manifest.secrets[0].file.empty());
+  CHECK(manifest.secrets[0].units.restart == std::vector<std::string>{"db.service"});
+  CHECK_FALSE(manifest.secrets[1].from_onepassword);  // the file is served; sync fills it
+  CHECK(manifest.secrets[1].file == "/etc/secretfs/user.age");
+  CHECK(manifest.secrets[1].source == "op://Prod/db/user");
+}
+
+TEST_CASE("bad 1Password settings and sources are named", "[manifest]") {
+  CHECK(error_of("[onepassword]\nrefresh = \"soon\"\n") ==
+        "manifest.toml:2: onepassword.refresh `soon` is not a duration: a number with ms, s, m, "
+        "h or d, such as \"30s\"");
+  CHECK(error_of("[onepassword]\nrefresh = \"10ms\"\n") ==
+        "manifest.toml:2: onepassword.refresh must be at least 1000 ms");
+  CHECK(error_of("[onepassword]\ntoken = \"x\"\n") ==
+        "manifest.toml:2: unknown key `onepassword.token` (expected token_file, op, refresh, "
+        "timeout or retry)");
+  const Manifest manifest = parse_text(
+      "[secrets.a]\nsource = \"https://example.com\"\n"
+      "[secrets.b]\nsource = \"op://v/i/f\"\n"
+      "[secrets.c]\nfile = \"c.age\"\nrestart_units = [\"--now\"]\n");
+  CHECK(manifest.secrets.empty());
+  REQUIRE(manifest.problems.size() == 3);
+  CHECK(manifest.problems[0].message ==
+        "manifest.toml:2: secret `a`: key `source` must be a 1Password reference such as "
+        "\"op://vault/item/field\"");
+  CHECK(manifest.problems[1].message ==
+        "manifest.toml:3: secret `b`: has `source` but no `file`, and the manifest has no "
+        "[onepassword] token_file to read it with");
+  CHECK(manifest.problems[2].message ==
+        "manifest.toml:7: secret `c`: key `restart_units` must list unit names such as "
+        "\"nginx.service\"");
 }

@@ -200,7 +200,7 @@ TEST_CASE("a key of the wrong type refuses the secret, naming key and line", "[m
 
 TEST_CASE("an unknown key in a secret refuses it, naming key and line", "[manifest]") {
   CHECK(only_problem(secret_with("onwer = \"postgres\""), "s") ==
-        "manifest.toml:3: secret `s`: unknown key `onwer` (expected file, owner, group or mode)");
+        "manifest.toml:3: secret `s`: unknown key `onwer` (expected file, source, owner, group, mode, restart_units or reload_units)");
 }
 
 TEST_CASE("a missing or empty file refuses the secret", "[manifest]") {
@@ -229,8 +229,8 @@ colour = "blue"
         "manifest.toml:3: secret `a//b`: mode `0644` has write bits; a secret may only have read "
         "bits (0444)");
   CHECK(manifest.problems[4].message ==
-        "manifest.toml:4: secret `a//b`: unknown key `colour` (expected file, owner, group or "
-        "mode)");
+        "manifest.toml:4: secret `a//b`: unknown key `colour` (expected file, source, owner, group, "
+        "mode, restart_units or reload_units)");
   for (const auto& problem : manifest.problems) {
     CHECK(problem.secret == "a//b");
   }

@@ -76,7 +76,7 @@ content = ""
             "manifest.toml:4: template `neither`: key `content` or `file` is missing",
             "manifest.toml:7: template `wrong`: key `content` must be a string, not an integer",
             "manifest.toml:8: template `wrong`: unknown key `onwer` (expected content, file, "
-            "owner, group or mode)",
+        "owner, group, mode, restart_units or reload_units)",
             "manifest.toml:9: template `wrong`: mode `0644` has write bits; a template may only "
             "have read bits (0444)",
             "manifest.toml:10: template `../up`: name has a `..` segment"});
@@ -89,7 +89,7 @@ TEST_CASE("a secret does not take content", "[manifest]") {
   const Manifest manifest = parse_text("[secrets.s]\nfile = \"s.age\"\ncontent = \"x\"\n");
   CHECK(messages(manifest) ==
         std::vector<std::string>{"manifest.toml:3: secret `s`: unknown key `content` (expected "
-                                 "file, owner, group or mode)"});
+        "file, source, owner, group, mode, restart_units or reload_units)"});
 }
 
 TEST_CASE("a name is a secret or a template, never both, nor a folder of the other", "[manifest]") {
