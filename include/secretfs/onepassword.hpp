@@ -63,7 +63,8 @@ struct Settings {
   std::filesystem::path op = "op";  // a bare name is looked up in PATH
   std::chrono::milliseconds timeout{30'000};
   std::filesystem::path config_dir;  // given to `op` as OP_CONFIG_DIR; created 0700 if missing
-  std::uint64_t max_value_size = std::uint64_t{16} << 20;  // larger output: Failure::failed
+  // Larger output of one `op` run (a value, or an item's JSON): Failure::failed.
+  std::uint64_t max_value_size = std::uint64_t{16} << 20;
 };
 
 // One `op` invocation as recorded for the budget: "item get" or "read", and the reference(s).
@@ -80,7 +81,10 @@ class Client {
   // Reads every reference, grouping fields of the same vault and item into one `op item get`.
   // Results are in the order of `references`. Never throws for a failure of `op`: each failure
   // is in its reference's Result. A failure of a whole item (auth, rate limit, timeout) is given
-  // to each of its references.
+  // to each of its references. After an authentication failure or a rate limit no more `op`
+  // runs are made: every remaining reference gets the same error, since each run would only
+  // fail again and spend quota. Items are grouped by vault and item as written (ignoring
+  // case), so an item named once by name and once by ID is fetched twice.
   std::vector<Result> fetch(std::span<const Reference> references);
 
   // The `op` invocations of the last fetch, in order.

@@ -50,28 +50,6 @@ class Fetch {
   Fetch(const Settings& settings, const SecretBytes& token, std::vector<Request>& requests)
       : settings_(settings), token_(token), requests_(requests) {}
 
-  Output run(const std::string& command, const Reference& reference,
-             const std::vector<std::string>& arguments) {
-    if (final_error_) {
-      return *final_error_;
-    }
-    requests_.push_back({command, reference.vault + "/" + reference.item});
-    Output output = run_op(settings_, token_, arguments);
-    if (const Error* error = std::get_if<Error>(&output); error != nullptr && ends_the_fetch(*error)) {
-      final_error_ = *error;
-    }
-    return output;
-  }
-
-  // `op read -n` prints the value exactly, bytes of a file attachment included.
-  Result read(const Reference& reference) {
-    Output output = run("read", reference, {"read", "--no-newline", reference.text});
-    if (auto* error = std::get_if<Error>(&output)) {
-      return std::move(*error);
-    }
-    return std::move(std::get<SecretBytes>(output));
-  }
-
   // Plain fields first, from one item get; then the references with a query. A failed item
   // get fails every reference of the item alike, without further runs.
   void fetch_item(std::span<const Reference> references, const ItemGroup& group,
@@ -94,10 +72,33 @@ class Fetch {
   }
 
  private:
+  Output run(const std::string& command, const Reference& reference,
+             const std::vector<std::string>& arguments) {
+    if (final_error_) {
+      return *final_error_;
+    }
+    requests_.push_back({command, reference.vault + "/" + reference.item});
+    Output output = run_op(settings_, token_, arguments);
+    if (const Error* error = std::get_if<Error>(&output);
+        error != nullptr && ends_the_fetch(*error)) {
+      final_error_ = *error;
+    }
+    return output;
+  }
+
+  // `op read -n` prints the value exactly, bytes of a file attachment included.
+  Result read(const Reference& reference) {
+    Output output = run("read", reference, {"read", "--no-newline", reference.text});
+    if (auto* error = std::get_if<Error>(&output)) {
+      return std::move(*error);
+    }
+    return std::move(std::get<SecretBytes>(output));
+  }
+
   std::variant<ItemJson, Error> get_item(const Reference& reference) {
-    Output output = run("item get", reference,
-                        {"item", "get", reference.item, "--vault", reference.vault, "--format",
-                         "json"});
+    Output output =
+        run("item get", reference,
+            {"item", "get", reference.item, "--vault", reference.vault, "--format", "json"});
     if (auto* error = std::get_if<Error>(&output)) {
       return std::move(*error);
     }

@@ -15,7 +15,8 @@ constexpr std::size_t kMaxMessageSize = 1000;  // one line; more is noise in a s
 
 // Words of each kind of failure, lower case. Several are from third-party reports of `op`'s
 // output rather than its documentation, hence the generous lists.
-constexpr std::array kRateLimitWords = {std::string_view("429"), std::string_view("too many requests")};
+constexpr std::array kRateLimitWords = {std::string_view("429"),
+                                        std::string_view("too many requests")};
 constexpr std::array kAuthWords = {
     std::string_view("decodesacredentials"), std::string_view("invalid token"),
     std::string_view("unauthorized"),        std::string_view("401"),
@@ -116,8 +117,8 @@ Failure classify(std::string_view message) {
   if (has_any(words, kRateLimitWords)) {
     return Failure::rate_limited;
   }
-  const bool revoked_account = words.find("service account") != std::string::npos &&
-                               has_any(words, kRevokedWords);
+  const bool revoked_account =
+      words.find("service account") != std::string::npos && has_any(words, kRevokedWords);
   if (has_any(words, kAuthWords) || revoked_account) {
     return Failure::auth;
   }

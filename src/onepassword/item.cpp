@@ -9,7 +9,7 @@ namespace {
 
 // The parser's lexer keeps the token it is reading, a value included, in a string on the
 // stack frame of the parse; this many bytes below the caller's frame are wiped afterwards.
-constexpr std::size_t kParseStackBytes = 32 * 1024;
+constexpr std::size_t kParseStackBytes = std::size_t{32} * 1024;
 
 bool same_name(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -68,7 +68,7 @@ std::string item_name(const Reference& reference) {
 
 // An empty field has no "value" in `op`'s output; that is an empty value, not an error.
 std::variant<SecretBytes, Error, Attachment> value_of(const ItemJson& field,
-                                                     const Reference& reference) {
+                                                      const Reference& reference) {
   const auto value = field.find("value");
   if (value == field.end()) {
     return SecretBytes();
@@ -78,8 +78,7 @@ std::variant<SecretBytes, Error, Attachment> value_of(const ItemJson& field,
                                       " holds no text value"};
   }
   const LockedString& text = value->get_ref<const LockedString&>();
-  return SecretBytes::copy_of(
-      {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  return SecretBytes::copy_of({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
 }
 
 // Not inlined, so that its frames (the lexer's among them) are below the caller's and can be
@@ -103,7 +102,7 @@ std::optional<ItemJson> parse_item(const SecretBytes& output) {
 }
 
 std::variant<SecretBytes, Error, Attachment> pick_field(const ItemJson& item,
-                                                       const Reference& reference) {
+                                                        const Reference& reference) {
   const std::vector<const ItemJson*> fields = matches(item, "fields", "label", reference);
   if (fields.size() == 1) {
     return value_of(*fields.front(), reference);
@@ -120,8 +119,7 @@ std::variant<SecretBytes, Error, Attachment> pick_field(const ItemJson& item,
     return Error{Failure::ambiguous, item_name(reference) + " has more than one file " +
                                          field_name(reference) + "; name it by its ID"};
   }
-  return Error{Failure::not_found,
-               item_name(reference) + " has no field " + field_name(reference)};
+  return Error{Failure::not_found, item_name(reference) + " has no field " + field_name(reference)};
 }
 
 }  // namespace secretfs::onepassword

@@ -60,6 +60,6 @@ struct Attachment {};
 
 // The value of the field `reference` names in `item`, why there is none, or an Attachment.
 std::variant<SecretBytes, Error, Attachment> pick_field(const ItemJson& item,
-                                                       const Reference& reference);
+                                                        const Reference& reference);
 
 }  // namespace secretfs::onepassword

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <system_error>
@@ -32,8 +33,9 @@ constexpr std::string_view kTokenVariable = "OP_SERVICE_ACCOUNT_TOKEN=";
 // Only the system folders: `op` is one static binary and needs no other program; the daemon's
 // own PATH may hold folders writable by others.
 constexpr std::string_view kChildPath = "PATH=/usr/bin:/bin";
-constexpr std::size_t kMaxDiagnostics = 64 * 1024;  // `op` writes one line; more is noise
-constexpr std::size_t kReadSize = 16 * 1024;
+constexpr std::size_t kMaxDiagnostics =
+    std::size_t{64} * 1024;  // `op` writes one line; more is noise
+constexpr std::size_t kReadSize = std::size_t{16} * 1024;
 constexpr mode_t kPrivateFolder = 0700;
 constexpr mode_t kGroupOrOtherAccess = 077;
 constexpr mode_t kPermissionBits = 07777;
@@ -91,8 +93,8 @@ class ChildEnvironment {
  public:
   ChildEnvironment(const SecretBytes& token, const std::filesystem::path& config_dir)
       : token_entry_(kTokenVariable.size() + token.size() + 1),
-        plain_{std::string(kChildPath), "HOME=" + config_dir.string(),
-               "OP_CACHE=false", "OP_CONFIG_DIR=" + config_dir.string()} {
+        plain_{std::string(kChildPath), "HOME=" + config_dir.string(), "OP_CACHE=false",
+               "OP_CONFIG_DIR=" + config_dir.string()} {
     std::memcpy(token_entry_.data(), kTokenVariable.data(), kTokenVariable.size());
     std::copy(token.span().begin(), token.span().end(),
               token_entry_.data() + kTokenVariable.size());
@@ -123,7 +125,12 @@ Pipe make_pipe() {
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     throw std::system_error(errno, std::generic_category(), "pipe2");
   }
-  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+  Pipe pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  // Only our end: a read must never block past the deadline, while `op` keeps blocking writes.
+  if (::fcntl(pipe.read.get(), F_SETFL, O_NONBLOCK) != 0) {
+    throw std::system_error(errno, std::generic_category(), "fcntl");
+  }
+  return pipe;
 }
 
 // The child's descriptors: stdin from /dev/null (`op` must never wait for an answer),
@@ -160,9 +167,8 @@ class SpawnAttributes {
     ::posix_spawnattr_setsigmask(&attributes_, &none);
     ::posix_spawnattr_setsigdefault(&attributes_, &all);
     ::posix_spawnattr_setpgroup(&attributes_, 0);
-    ::posix_spawnattr_setflags(&attributes_,
-                               POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                   POSIX_SPAWN_SETSIGDEF);
+    ::posix_spawnattr_setflags(
+        &attributes_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   }
   ~SpawnAttributes() { ::posix_spawnattr_destroy(&attributes_); }
   SpawnAttributes(const SpawnAttributes&) = delete;
@@ -189,8 +195,9 @@ void make_room(Collected& collected, std::uint64_t limit) {
   if (collected.filled < collected.output.size()) {
     return;
   }
+  const std::uint64_t most = limit == UINT64_MAX ? limit : limit + 1;
   const std::size_t size = static_cast<std::size_t>(
-      std::min<std::uint64_t>(std::uint64_t{collected.output.size()} * 2, limit + 1));
+      std::min<std::uint64_t>(std::uint64_t{collected.output.size()} * 2, most));
   SecretBytes larger(std::max(size, collected.output.size() + 1));
   std::memcpy(larger.data(), collected.output.data(), collected.filled);
   collected.output = std::move(larger);
@@ -212,7 +219,8 @@ bool read_diagnostics(int fd, Collected& collected) {
   char buffer[4096];
   const ssize_t count = ::read(fd, buffer, sizeof buffer);
   if (count > 0) {
-    const std::size_t room = kMaxDiagnostics - std::min(kMaxDiagnostics, collected.diagnostics.size());
+    const std::size_t room =
+        kMaxDiagnostics - std::min(kMaxDiagnostics, collected.diagnostics.size());
     collected.diagnostics.append(buffer, std::min(room, static_cast<std::size_t>(count)));
   }
   return count > 0 || (count < 0 && (errno == EINTR || errno == EAGAIN));
@@ -233,7 +241,10 @@ Collected collect(Pipe& output, Pipe& diagnostics, Clock::time_point deadline,
       collected.timed_out = true;
       break;
     }
-    if (::poll(fds, 2, wait) < 0 && errno != EINTR) {
+    if (::poll(fds, 2, wait) < 0) {
+      if (errno == EINTR) {
+        continue;  // revents are stale; poll again
+      }
       collected.timed_out = true;  // poll fails only without memory; kill `op` as on a timeout
       break;
     }

@@ -93,6 +93,14 @@ std::variant<Reference, std::string> parse_reference(std::string_view text) {
     }
   }
 
+  // The vault and item become arguments of `op item get`, where a leading '-' reads as an option.
+  for (std::size_t i = 0; i < 2; ++i) {
+    if (segments[i].starts_with('-')) {
+      return "The " + std::string(roles[i]) + " starts with '-', which `op` would take for an " +
+             "option; write the " + std::string(roles[i]) + "'s ID instead.";
+    }
+  }
+
   reference.vault = segments[0];
   reference.item = segments[1];
   reference.section = has_section ? segments[2] : std::string_view{};

@@ -18,7 +18,7 @@ namespace secretfs::onepassword {
 
 namespace {
 
-constexpr std::size_t kMaxTokenFileSize = 64 * 1024;  // tokens are under 2 KiB
+constexpr std::size_t kMaxTokenFileSize = std::size_t{64} * 1024;  // tokens are under 2 KiB
 constexpr mode_t kGroupOrOtherAccess = 077;
 constexpr mode_t kPermissionBits = 07777;
 constexpr uid_t kRootUid = 0;
@@ -40,9 +40,9 @@ UniqueFd open_token_file(const std::filesystem::path& path, const std::string& n
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int error = errno;
-    throw std::runtime_error(name + ": cannot open: " +
-                             (error == ELOOP ? "is a symbolic link, which is refused"
-                                             : std::strerror(error)));
+    throw std::runtime_error(
+        name + ": cannot open: " +
+        (error == ELOOP ? "is a symbolic link, which is refused" : std::strerror(error)));
   }
   return UniqueFd(fd);
 }
@@ -52,9 +52,9 @@ void check_status(const struct stat& status, const std::string& name) {
     throw std::runtime_error(name + ": not a regular file");
   }
   if (status.st_uid != kRootUid && status.st_uid != ::geteuid()) {
-    throw std::runtime_error(name + ": owned by uid " + std::to_string(status.st_uid) +
-                             ", want " + wanted_owner() + " (mode " +
-                             octal_mode(status.st_mode) + "); chown root it");
+    throw std::runtime_error(name + ": owned by uid " + std::to_string(status.st_uid) + ", want " +
+                             wanted_owner() + " (mode " + octal_mode(status.st_mode) +
+                             "); chown root it");
   }
   if ((status.st_mode & kGroupOrOtherAccess) != 0) {
     throw std::runtime_error(name + ": mode " + octal_mode(status.st_mode) +
@@ -120,8 +120,9 @@ SecretBytes read_token_file(const std::filesystem::path& path) {
   // The token goes into `op`'s environment, where a NUL would cut it and a line break has no
   // place; a real token is one line of printable characters.
   if (std::any_of(token.begin(), token.end(), is_control)) {
-    throw std::runtime_error(name + ": holds more than one line or a control character; a "
-                                    "token is one line");
+    throw std::runtime_error(name +
+                             ": holds more than one line or a control character; a "
+                             "token is one line");
   }
   return SecretBytes::copy_of(token);
 }

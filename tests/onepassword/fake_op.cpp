@@ -7,33 +7,37 @@
 // before it prints anything: {"time", "argv", "env" (sorted names), "stdin" ("devnull" or
 // "other"), "config_dir_mode", "pid"}.
 //
-// Parts of the `op` contract this encodes. [doc] = 1Password's documentation, [3p] = reported
-// by third parties and not checked against an official page, [ours] = invented here because
-// no source gives the text; check those against a real account first.
+// Parts of the `op` contract this encodes. [doc] = 1Password's documentation; [seen] = output
+// quoted from real runs in third-party code or threads (op-js, CI actions), not documented;
+// [3p] = a third-party report not checked against an official page; [ours] = invented here
+// because no source gives it. Check all but [doc] against a real account.
 //  1. [doc] Secret references op://<vault>/<item>[/<section>]/<field>[?query]; vault, item,
 //     section and field match by name case-insensitively or by ID; a file attachment's name
 //     takes the field's place.
 //  2. [doc] The token comes from OP_SERVICE_ACCOUNT_TOKEN.
 //  3. [doc] `op read [-n|--no-newline] <ref>` prints the value and a newline, or with -n the
-//     value alone; a file attachment's bytes exactly.
-//  4. [doc] Query ?attribute=otp|type|id|value|purpose on fields and
-//     ?attribute=content|size|id|name on files; ?ssh-format=openssh returns the value as
-//     stored here. [ours] The OTP code is six digits derived from the stored secret, not TOTP.
-//  5. [3p] `op item get <item> --vault <vault> --format json` prints the item: id, title,
+//     value alone. [ours] A file attachment's bytes come out exactly, binary included.
+//  4. [doc] Queries ?attribute=otp|type|id|value|purpose on fields,
+//     ?attribute=content|size|id|name on files, ?ssh-format=openssh. [ours] The OTP code is
+//     six digits derived from the stored secret (FNV-1a), not TOTP; ssh-format returns the
+//     value unchanged; an unknown query is an error.
+//  5. [seen] `op item get <item> --vault <vault> --format json` prints the item: id, title,
 //     version, vault{id,name}, category, created_at, updated_at, sections[{id,label}],
 //     fields[{id,type,purpose?,label,value,reference,section?{id,label}}],
-//     files[{id,name,size,content_path,section?}]; an empty field has no "value".
-//  6. [doc] Every failure: exit status 1 and "[ERROR] YYYY/MM/DD HH:MM:SS <message>" on stderr.
-//  7. [3p] Missing item: "<item>" isn't an item in the "<vault>" vault. Specify the item with
-//     its UUID, name, or domain.  `op read` prefixes "could not read secret '<ref>': ".
-//  8. [3p] Ambiguous item: More than one item matches "<item>".
-//  9. [3p] Bad token: error initializing client: Validation: (failed to
+//     files[{id,name,size,content_path,section?}]. [ours] An empty field has no "value"; the
+//     keys print in the order account.json has them.
+//  6. [seen] Every failure: exit status 1 and "[ERROR] YYYY/MM/DD HH:MM:SS <message>" on
+//     stderr (the pattern op-js parses).
+//  7. [seen] Missing item: "<item>" isn't an item in the "<vault>" vault. Specify the item
+//     with its UUID, name, or domain.  `op read` prefixes "could not read secret '<ref>': ".
+//  8. [seen] Ambiguous item: More than one item matches "<item>".
+//  9. [seen] Bad token: error initializing client: Validation: (failed to
 //     session.DecodeSACredentials), Server: (failed to DecodeSACredentials), failed to
-//     parseToken, format is invalid   (seen through a third-party action; its prefix varies).
+//     parseToken, format is invalid   (seen through a CI action; its prefix may vary).
 // 10. [3p] Rate limit: (429) Too Many Requests: You've reached the maximum number of requests
-//     (the words after "reached" are ours).
+//     ([ours]: the words after "reached").
 // 11. [3p] Too many '/': too many '/': secret references should match
-//     op://<vault>/<item>[/<section>]/<field>
+//     op://<vault>/<item>[/<section>]/<field>   ([ours]: "too few '/'" likewise).
 // 12. [ours] Missing vault: "<vault>" isn't a vault in this account. Specify the vault with its
 //     UUID or name.  Ambiguous vault or field: More than one vault|field matches "<name>".
 //     Missing item without --vault: "<item>" isn't an item. Specify the item with its UUID,
@@ -47,6 +51,7 @@
 //     host
 // 16. [ours] `op whoami` prints {"url": "https://fake.1password.com", "user_type":
 //     "SERVICE_ACCOUNT"}; any other command: unknown command "<command>" for "op".
+// 17. [ours] A mode acts before the token is checked; the token is checked before the command.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,7 +76,8 @@ extern char** environ;
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json =
+    nlohmann::ordered_json;  // items print in the order the test wrote them, as `op` keeps its own
 
 constexpr std::string_view kErrorPrefix = "[ERROR] 2026/12/04 12:00:00 ";
 constexpr int kFailure = 1;
@@ -160,24 +166,28 @@ void apply_mode(const fs::path& data) {
   } else if (mode == "rate_limited") {
     fail("(429) Too Many Requests: You've reached the maximum number of requests");
   } else if (mode == "down") {
-    fail("error initializing client: Post \"https://my.1password.com/api/v2/auth/start\": dial "
-         "tcp: lookup my.1password.com: no such host");
+    fail(
+        "error initializing client: Post \"https://my.1password.com/api/v2/auth/start\": dial "
+        "tcp: lookup my.1password.com: no such host");
   } else if (mode == "revoked") {
-    fail("error initializing client: (401) Unauthorized: the service account has been deleted, "
-         "expired or revoked");
+    fail(
+        "error initializing client: (401) Unauthorized: the service account has been deleted, "
+        "expired or revoked");
   }
 }
 
 void check_token(const json& account) {
   const char* token = std::getenv("OP_SERVICE_ACCOUNT_TOKEN");
   if (token == nullptr || account.value("token", "") != token) {
-    fail("error initializing client: Validation: (failed to session.DecodeSACredentials), "
-         "Server: (failed to DecodeSACredentials), failed to parseToken, format is invalid");
+    fail(
+        "error initializing client: Validation: (failed to session.DecodeSACredentials), "
+        "Server: (failed to DecodeSACredentials), failed to parseToken, format is invalid");
   }
 }
 
 bool named(const json& entry, const char* label_key, std::string_view wanted) {
-  return (entry.contains(label_key) && lower(entry[label_key].get<std::string>()) == lower(wanted)) ||
+  return (entry.contains(label_key) &&
+          lower(entry[label_key].get<std::string>()) == lower(wanted)) ||
          (entry.contains("id") && entry["id"].get<std::string>() == wanted);
 }
 
@@ -196,8 +206,9 @@ std::vector<const json*> matching(const json& list, const char* label_key,
 const json& find_vault(const json& account, const std::string& name, const std::string& context) {
   const auto vaults = matching(account.at("vaults"), "name", name);
   if (vaults.empty()) {
-    fail(context + "\"" + name + "\" isn't a vault in this account. Specify the vault with its "
-                                 "UUID or name.");
+    fail(context + "\"" + name +
+         "\" isn't a vault in this account. Specify the vault with its "
+         "UUID or name.");
   }
   if (vaults.size() > 1) {
     fail(context + "More than one vault matches \"" + name + "\"");
@@ -254,9 +265,9 @@ void item_get(const json& account, const std::vector<std::string>& arguments) {
     fail("fake op: only --format json is implemented");
   }
   const std::optional<std::string> vault_name = option(arguments, "--vault");
-  json item = vault_name ? find_item(find_vault(account, *vault_name, ""), *vault_name,
-                                     arguments[2], "")
-                         : find_item_anywhere(account, arguments[2]);
+  json item = vault_name
+                  ? find_item(find_vault(account, *vault_name, ""), *vault_name, arguments[2], "")
+                  : find_item_anywhere(account, arguments[2]);
   if (item.contains("files")) {
     for (json& file : item["files"]) {
       file.erase("content_base64");  // the fake's own key; `op` prints no file contents
@@ -301,13 +312,16 @@ Parsed parse(const std::string& reference) {
 }
 
 bool in_section(const json& entry, const std::string& section) {
-  return section.empty() || (entry.contains("section") && named(entry["section"], "label", section));
+  return section.empty() ||
+         (entry.contains("section") && named(entry["section"], "label", section));
 }
 
 std::vector<const json*> matching_in(const json& item, const char* list, const char* label_key,
                                      const Parsed& parsed) {
+  static const json kNone = json::array();
   std::vector<const json*> found;
-  for (const json* entry : matching(item.value(list, json::array()), label_key, parsed.field)) {
+  const json& entries = item.contains(list) ? item[list] : kNone;  // a reference, not a copy
+  for (const json* entry : matching(entries, label_key, parsed.field)) {
     if (in_section(*entry, parsed.section)) {
       found.push_back(entry);
     }
@@ -414,8 +428,9 @@ int main(int argc, char* argv[]) {
   } else if (command == "read") {
     read(account, arguments);
   } else if (command == "whoami") {
-    std::cout << json{{"url", "https://fake.1password.com"}, {"user_type", "SERVICE_ACCOUNT"}}.dump()
-              << "\n";
+    std::cout
+        << json{{"url", "https://fake.1password.com"}, {"user_type", "SERVICE_ACCOUNT"}}.dump()
+        << "\n";
   } else {
     fail("unknown command \"" + command + "\" for \"op\"");
   }
