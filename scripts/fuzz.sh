@@ -17,7 +17,7 @@ build=${2:-build-fuzz}
 shift $(($# < 2 ? $# : 2))
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(header armor stream bech32 openssh_key manifest template)
+  targets=(header armor stream bech32 openssh_key manifest template item)
 fi
 
 # Longer than any sane input needs: a slower one is reported as a hang.

@@ -38,10 +38,12 @@ std::vector<ItemGroup> group_by_item(std::span<const Reference> references) {
   return groups;
 }
 
-// An answer that every later run would get too: the token is refused, or the rate limit is
-// reached (and each further try spends quota).
+// An answer that every later run would get too: the token is refused, the rate limit is
+// reached (and each further try spends quota), or 1Password does not answer in time (each
+// further item would wait as long again: a refresh of many items must not take many timeouts).
 bool ends_the_fetch(const Error& error) {
-  return error.failure == Failure::auth || error.failure == Failure::rate_limited;
+  return error.failure == Failure::auth || error.failure == Failure::rate_limited ||
+         error.failure == Failure::timeout;
 }
 
 // One fetch: runs `op`, records each run, and stops running it after an answer that ends it.
@@ -54,7 +56,7 @@ class Fetch {
   // get fails every reference of the item alike, without further runs.
   void fetch_item(std::span<const Reference> references, const ItemGroup& group,
                   std::vector<Result>& results) {
-    std::optional<std::variant<ItemJson, Error>> item;
+    std::optional<std::variant<Item, Error>> item;
     for (const std::size_t index : group.references) {
       if (references[index].query.empty()) {
         if (!item) {
@@ -95,25 +97,26 @@ class Fetch {
     return std::move(std::get<SecretBytes>(output));
   }
 
-  std::variant<ItemJson, Error> get_item(const Reference& reference) {
+  std::variant<Item, Error> get_item(const Reference& reference) {
     Output output =
         run("item get", reference,
             {"item", "get", reference.item, "--vault", reference.vault, "--format", "json"});
     if (auto* error = std::get_if<Error>(&output)) {
       return std::move(*error);
     }
-    std::optional<ItemJson> item = parse_item(std::get<SecretBytes>(output));
-    if (!item) {
-      return Error{Failure::failed, "`op item get` printed something other than an item's JSON"};
+    auto item = parse_item(std::get<SecretBytes>(output));
+    if (const auto* reason = std::get_if<std::string>(&item)) {
+      return Error{Failure::failed, "`op item get` printed something other than an item's JSON: " +
+                                        *reason};
     }
-    return std::move(*item);
+    return std::move(std::get<Item>(item));
   }
 
-  Result from_item(const std::variant<ItemJson, Error>& item, const Reference& reference) {
+  Result from_item(const std::variant<Item, Error>& item, const Reference& reference) {
     if (const Error* error = std::get_if<Error>(&item)) {
       return *error;
     }
-    auto picked = pick_field(std::get<ItemJson>(item), reference);
+    auto picked = pick_field(std::get<Item>(item), reference);
     if (std::holds_alternative<Attachment>(picked)) {
       return read(reference);
     }

@@ -1,65 +1,48 @@
-// An item as `op item get --format json` prints it, parsed in locked memory, and the field a
+// An item as `op item get --format json` prints it, read in locked memory, and the field a
 // reference names in it.
+//
+// The JSON is read by a small reader of our own rather than a general JSON library: a library
+// keeps copies of the text it lexes (values included) in ordinary heap memory, and a value read
+// from 1Password must never be anywhere but in a SecretBytes. Every string is decoded straight
+// into one; only the parts of an item secretfs uses are kept.
 #pragma once
 
-#include <sodium.h>
-
-#include <cstdint>
-#include <map>
-#include <new>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "secretfs/onepassword.hpp"
 
 namespace secretfs::onepassword {
 
-// Puts every object, array, string and map node of a parsed item in sodium_malloc'd memory,
-// which is locked, kept out of core dumps and wiped when freed. Strings are allocated through
-// it as whole objects, so even the bytes of a short string (kept inside the string object)
-// live there. Each allocation costs a few pages; an item has a few hundred, once per refresh.
-template <typename T>
-struct SodiumAllocator {
-  using value_type = T;
-
-  SodiumAllocator() noexcept = default;
-  template <typename U>
-  SodiumAllocator(const SodiumAllocator<U>&) noexcept {}  // NOLINT: rebinding is implicit
-
-  // sodium_malloc ends the block at a guard page, so its address is aligned only as far as
-  // the size is; n * sizeof(T) is a multiple of alignof(T), which is all T needs.
-  T* allocate(std::size_t count) {
-    initialize_sodium();
-    void* block = sodium_allocarray(count, sizeof(T));
-    if (block == nullptr) {
-      throw std::bad_alloc();
-    }
-    return static_cast<T*>(block);
-  }
-  void deallocate(T* block, std::size_t) noexcept { sodium_free(block); }
-
-  template <typename U>
-  bool operator==(const SodiumAllocator<U>&) const noexcept {
-    return true;
-  }
+struct ItemField {
+  SecretBytes id;
+  SecretBytes label;
+  std::optional<SecretBytes> value;  // absent for an empty field
+  bool value_is_text = true;         // false when "value" is not a string
+  SecretBytes section_id;
+  SecretBytes section_label;
 };
 
-using LockedString = std::basic_string<char, std::char_traits<char>, SodiumAllocator<char>>;
-using ItemJson = nlohmann::basic_json<std::map, std::vector, LockedString, bool, std::int64_t,
-                                      std::uint64_t, double, SodiumAllocator>;
+struct ItemFile {
+  SecretBytes id;
+  SecretBytes name;
+};
 
-// The item in `output`, or nothing when it is not a JSON object.
-std::optional<ItemJson> parse_item(const SecretBytes& output);
+struct Item {
+  std::vector<ItemField> fields;
+  std::vector<ItemFile> files;
+};
+
+// The item in `output`, or why it is not one (a sentence without any of its text).
+std::variant<Item, std::string> parse_item(const SecretBytes& output);
 
 // The reference names a file attachment of the item; `op read` fetches its bytes.
 struct Attachment {};
 
 // The value of the field `reference` names in `item`, why there is none, or an Attachment.
-std::variant<SecretBytes, Error, Attachment> pick_field(const ItemJson& item,
+std::variant<SecretBytes, Error, Attachment> pick_field(const Item& item,
                                                         const Reference& reference);
 
 }  // namespace secretfs::onepassword

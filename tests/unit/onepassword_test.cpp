@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "onepassword/error_lines.hpp"
+#include "onepassword/item.hpp"
 #include "secretfs/onepassword.hpp"
 
 using namespace secretfs;
@@ -436,8 +437,11 @@ TEST_CASE("an op that hangs is killed at the timeout and reaped", "[onepassword]
   settings.timeout = std::chrono::milliseconds(300);
 
   const auto start = std::chrono::steady_clock::now();
-  const Error timeout = error(fetch(settings, {"op://Servers/db/password"})[0]);
+  // Two items: the first timeout ends the fetch, so the second waits for nothing.
+  const auto results = fetch(settings, {"op://Servers/db/password", "op://Servers/web/key"});
   const auto elapsed = std::chrono::steady_clock::now() - start;
+  const Error timeout = error(results[0]);
+  CHECK(error(results[1]).failure == Failure::timeout);
 
   CHECK(timeout.failure == Failure::timeout);
   CHECK(timeout.message ==
@@ -549,4 +553,61 @@ TEST_CASE("a token file is read like an identity file", "[onepassword]") {
   CHECK(error_of_token_file(dir / "link") ==
         "token file " + (dir / "link").string() +
             ": cannot open: is a symbolic link, which is refused");
+}
+
+namespace {
+
+secretfs::SecretBytes bytes_of(std::string_view text) {
+  return secretfs::SecretBytes::copy_of(
+      {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+}
+
+std::string reason_of(std::string_view text) {
+  const auto item = secretfs::onepassword::parse_item(bytes_of(text));
+  const auto* reason = std::get_if<std::string>(&item);
+  return reason != nullptr ? *reason : "read";
+}
+
+}  // namespace
+
+TEST_CASE("an item's JSON is decoded in locked memory, escapes and all", "[onepassword]") {
+  namespace op = secretfs::onepassword;
+  const auto item = op::parse_item(bytes_of(
+      R"({"id":"i","fields":[{"id":"p","label":"pass","value":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00"},)"
+      R"({"id":"e","label":"empty"},{"id":"n","label":"num","value":12.5e-1},)"
+      R"({"id":"k","label":"key","value":"in section","section":{"id":"s","label":"Admin"}}],)"
+      R"("files":[{"id":"f","name":"key.der","size":3}],"urls":[true,false,null,[],{}]})"));
+  REQUIRE(std::holds_alternative<op::Item>(item));
+  const op::Item& parsed = std::get<op::Item>(item);
+  REQUIRE(parsed.fields.size() == 4);
+  CHECK(parsed.fields[0].value->view() == "a\"b\\c/d\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80");
+  CHECK_FALSE(parsed.fields[1].value.has_value());
+  CHECK_FALSE(parsed.fields[2].value_is_text);
+  CHECK(parsed.fields[3].section_label.view() == "Admin");
+  REQUIRE(parsed.files.size() == 1);
+  CHECK(parsed.files[0].name.view() == "key.der");
+
+  const op::Reference in_section{"op://v/i/Admin/key", "v", "i", "Admin", "key", ""};
+  const auto picked = op::pick_field(parsed, in_section);
+  REQUIRE(std::holds_alternative<secretfs::SecretBytes>(picked));
+  CHECK(std::get<secretfs::SecretBytes>(picked).view() == "in section");
+  const op::Reference empty{"op://v/i/empty", "v", "i", "", "EMPTY", ""};
+  CHECK(std::get<secretfs::SecretBytes>(op::pick_field(parsed, empty)).empty());
+  const op::Reference number{"op://v/i/num", "v", "i", "", "num", ""};
+  CHECK(std::get<op::Error>(op::pick_field(parsed, number)).message ==
+        "item `v/i`: field `num` holds no text value");
+}
+
+TEST_CASE("what is not an item's JSON is refused with where, never with its text",
+          "[onepassword]") {
+  CHECK(reason_of("") == "not a JSON object");
+  CHECK(reason_of("[1]") == "not a JSON object");
+  CHECK(reason_of(R"({"fields":[{"value":"secret)") == "unexpected end at byte 27");
+  CHECK(reason_of(R"({"fields":[{"value":"a\qb"}]})") == "a bad escape at byte 24");
+  CHECK(reason_of(R"({"fields":[{"value":"\ud800"}]})") == "a lone high surrogate at byte 28");
+  CHECK(reason_of(R"({"fields":[{"value":"\udc00"}]})") == "a lone low surrogate at byte 27");
+  CHECK(reason_of("{\"a\":\"x\ty\"}") == "a control character inside a string at byte 8");
+  CHECK(reason_of(R"({"a":01})") == "unexpected character at byte 6");
+  CHECK(reason_of(R"({"a":1} x)") == "text after the item at byte 8");
+  CHECK(reason_of(std::string(40, '[').insert(0, "{\"a\":")) == "nested too deeply at byte 37");
 }
