@@ -570,7 +570,13 @@ class Daemon {
     nlohmann::json secrets = nlohmann::json::array();
     const auto all = set->tree().secrets();
     for (std::size_t index = 0; index < all.size(); ++index) {
-      secrets.push_back(listed(all[index], set->size_of(index), set->check_file(index)));
+      std::string problem = set->check_file(index);
+      if (problem.empty() && all[index].file.empty()) {
+        problem = "secret `" + all[index].name +
+                  "`: no value from 1Password yet, opening it fails with EIO (see `secretfs "
+                  "status`)";
+      }
+      secrets.push_back(listed(all[index], set->size_of(index), problem));
     }
     nlohmann::json templates = nlohmann::json::array();
     const auto rendered = set->tree().templates();

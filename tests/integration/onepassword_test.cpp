@@ -368,6 +368,11 @@ TEST_CASE("without 1Password at boot the mount and age files come up; values fol
   CHECK(warns(status,
               "secret `db/password` (op://Prod/db/password): no value from 1Password yet, "
               "opening it fails with EIO: failed: "));
+  const auto listing = json::parse(output_of(cli() + " list --json --state-dir " +
+                                             shell_quoted(scenario.state_dir())));
+  CHECK(listing.at("secrets").at(0).at("problems") ==
+        json::array({"secret `db/password`: no value from 1Password yet, opening it fails with "
+                     "EIO (see `secretfs status`)"}));
 
   account.mode("");
   CHECK(read_until(mount / "db/password", "hunter2").content == "hunter2");
