@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -38,16 +39,23 @@ struct Reference {
 // reference itself, e.g. "expected op://<vault>/<item>[/<section>]/<field>").
 std::variant<Reference, std::string> parse_reference(std::string_view text);
 
+// Whether `reference` asks for a one-time password (?attribute=otp or totp): a code good for
+// 30 seconds, which a value served from its last read can never be.
+bool is_one_time_password(const Reference& reference);
+
 enum class Failure {
   not_found,     // the vault, item, section or field does not exist (or is not shared with us)
   ambiguous,     // more than one item or field matches
   auth,          // the token is missing, malformed, expired or revoked
   rate_limited,  // 1Password answered 429
   timeout,       // `op` did not finish within the timeout (it was killed)
-  failed,        // anything else: `op` missing, crashed, unreadable output, network
+  unusable,      // `op` cannot be run, or is not safe to run as this user (a local mistake)
+  too_large,     // the value is larger than the limit (a local mistake, or the wrong field)
+  failed,        // anything else: `op` crashed, unreadable output, network, stopped
 };
 
-// "not found", "ambiguous", "authentication failed", "rate limited", "timed out", "failed".
+// "not found", "ambiguous", "authentication failed", "rate limited", "timed out", "cannot run
+// op", "too large", "failed".
 std::string_view to_string(Failure failure);
 
 struct Error {
@@ -63,8 +71,10 @@ struct Settings {
   std::filesystem::path op = "op";  // a bare name is looked up in PATH
   std::chrono::milliseconds timeout{30'000};
   std::filesystem::path config_dir;  // given to `op` as OP_CONFIG_DIR; created 0700 if missing
-  // Larger output of one `op` run (a value, or an item's JSON): Failure::failed.
+  // A larger value: Failure::too_large. An item's JSON may be a few times larger than that.
   std::uint64_t max_value_size = std::uint64_t{16} << 20;
+  // A stop requested here kills a running `op` at once (the daemon is stopping).
+  std::stop_token stop;
 };
 
 // One `op` invocation as recorded for the budget: "item get" or "read", and the reference(s).

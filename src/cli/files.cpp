@@ -547,6 +547,7 @@ struct SyncOptions {
   std::vector<std::string> arguments;  // SECRET... with --manifest; REFERENCE FILE without
   std::optional<std::string> manifest;
   std::optional<std::string> token_file;
+  std::optional<std::string> op;
   std::vector<std::string> identities;
   std::optional<std::string> rules;
 };
@@ -556,6 +557,26 @@ struct SyncTarget {
   std::string reference;
   std::filesystem::path file;
 };
+
+// Owners and groups do not matter to sync, and a host's users are rarely an admin's: any name
+// is taken, so that a secret is never left out because its owner lives elsewhere.
+class AnyAccounts final : public manifest::Accounts {
+ public:
+  std::optional<User> user_by_name(const std::string&) const override { return User{0, 0}; }
+  std::optional<User> user_by_uid(uid_t uid) const override { return User{uid, 0}; }
+  std::optional<gid_t> group_by_name(const std::string&) const override { return 0; }
+};
+
+// A secret the manifest refuses for a reason of its own (a bad name, a bad reference) cannot
+// be synced either; it is named rather than skipped.
+void report_refused(const manifest::Manifest& manifest, const std::vector<std::string>& names) {
+  for (const auto& problem : manifest.problems) {
+    if (problem.kind == manifest::EntryKind::secret &&
+        (names.empty() || std::find(names.begin(), names.end(), problem.secret) != names.end())) {
+      throw Failure(problem.message + "; nothing was synced");
+    }
+  }
+}
 
 // The secrets of the manifest that have both `source` and `file`, or those named.
 std::vector<SyncTarget> targets_of(const manifest::Manifest& manifest,
@@ -602,7 +623,9 @@ int sync(const SyncOptions& options) {
   std::vector<SyncTarget> targets;
   manifest::OnePassword settings;
   if (options.manifest) {
-    const auto manifest = manifest::load(*options.manifest);
+    const AnyAccounts accounts;
+    const auto manifest = manifest::load(*options.manifest, accounts);
+    report_refused(manifest, options.arguments);
     settings = manifest.onepassword;
     targets = targets_of(manifest, options.arguments);
   } else if (options.arguments.size() == 2) {
@@ -613,6 +636,9 @@ int sync(const SyncOptions& options) {
   if (options.token_file) {
     settings.token_file = *options.token_file;
   }
+  if (options.op) {
+    settings.op = *options.op;
+  }
   if (settings.token_file.empty()) {
     throw Failure("no token file: give --token-file, or [onepassword] token_file in the manifest");
   }
@@ -620,6 +646,9 @@ int sync(const SyncOptions& options) {
     throw Failure("no secret has both `source` and `file`: nothing to sync");
   }
 
+  // Before anything is asked of 1Password: without an identity to open the files with, no
+  // request would be of use.
+  const auto identities = caller_identities(options.identities);
   std::vector<onepassword::Reference> references;
   for (const auto& target : targets) {
     auto parsed = onepassword::parse_reference(target.reference);
@@ -647,7 +676,6 @@ int sync(const SyncOptions& options) {
   }
   std::filesystem::remove_all(config);
 
-  const auto identities = caller_identities(options.identities);
   std::size_t failed = 0;
   for (std::size_t index = 0; index < targets.size(); ++index) {
     const SyncTarget& target = targets[index];
@@ -756,6 +784,8 @@ void add_sync(CLI::App& app, Command& selected) {
   command->add_option("-m,--manifest", options->manifest, "Manifest naming sources and files");
   command->add_option("--token-file", options->token_file,
                       "Service account token file (default: the manifest's token_file)");
+  command->add_option("--op", options->op,
+                      "The 1Password CLI (default: the manifest's op, else op in PATH)");
   add_identity_option(*command, options->identities);
   add_rules_option(*command, options->rules);
   command->footer(

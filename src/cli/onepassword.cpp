@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <variant>
 
 #include "fs/keyring.hpp"
 #include "fs/values.hpp"
+#include "secretfs/age/age.hpp"
 #include "secretfs/onepassword.hpp"
 
 namespace secretfs::cli {
@@ -27,7 +29,25 @@ std::string secrets_reading(const manifest::Manifest& manifest, const std::strin
 // could not be asked.
 bool is_definite(const onepassword::Error& error) {
   return error.failure == onepassword::Failure::not_found ||
-         error.failure == onepassword::Failure::ambiguous;
+         error.failure == onepassword::Failure::ambiguous ||
+         error.failure == onepassword::Failure::unusable ||
+         error.failure == onepassword::Failure::too_large;
+}
+
+// Whether the cached value of `reference` opens with the keyring: after the host's identities
+// changed, it is read again rather than left to fail.
+bool opens(const state::StateDir& state, const std::string& reference,
+           const fs::Keyring& keyring) {
+  try {
+    const auto cached = state.cached_value(reference);
+    if (!cached) {
+      return false;
+    }
+    age::verify_header(age::read_file(state.path() / "blobs" / cached->blob), keyring.pointers());
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 std::string describe(const onepassword::Error& error) {
@@ -39,7 +59,12 @@ std::string describe(const onepassword::Error& error) {
 std::vector<std::string> references_of(const manifest::Manifest& manifest) {
   std::vector<std::string> references;
   for (const auto& secret : manifest.secrets) {
-    if (secret.from_onepassword &&
+    // A reference that does not parse, or asks for a one-time password, is the manifest's
+    // problem, named once by validation.
+    const auto parsed = onepassword::parse_reference(secret.source);
+    const auto* reference = std::get_if<onepassword::Reference>(&parsed);
+    if (secret.from_onepassword && reference != nullptr &&
+        !onepassword::is_one_time_password(*reference) &&
         std::find(references.begin(), references.end(), secret.source) == references.end()) {
       references.push_back(secret.source);
     }
@@ -49,17 +74,17 @@ std::vector<std::string> references_of(const manifest::Manifest& manifest) {
 
 std::vector<std::string> read_new_values(state::StateDir& state,
                                          const manifest::Manifest& manifest) {
+  const fs::Keyring keyring =
+      fs::load_keyring(manifest.identities, age::FilePermissions::strict);
   std::vector<std::string> missing;
   for (const auto& reference : references_of(manifest)) {
-    if (!state.cached_value(reference)) {
+    if (!opens(state, reference, keyring)) {
       missing.push_back(reference);
     }
   }
   if (missing.empty()) {
     return {};
   }
-  const fs::Keyring keyring =
-      fs::load_keyring(manifest.identities, age::FilePermissions::strict);
   std::vector<std::string> problems;
   for (const auto& outcome : fs::read_values(state, manifest.onepassword, keyring, missing,
                                              manifest.max_secret_size)) {
@@ -93,8 +118,10 @@ ReferenceFindings check_references(const manifest::Manifest& manifest) {
   } catch (const state::StateError&) {
     // Not root, or not a state directory yet: `op` gets a folder of its own.
   }
+  const fs::Keyring keyring =
+      fs::load_keyring(manifest.identities, age::FilePermissions::strict);
   for (const auto& outcome : fs::resolve_values(state ? &*state : nullptr, manifest.onepassword,
-                                                references, manifest.max_secret_size)) {
+                                                keyring, references, manifest.max_secret_size)) {
     if (!outcome.error) {
       continue;
     }

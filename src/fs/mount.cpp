@@ -497,7 +497,9 @@ class Daemon {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       spdlog::info("{} {}: a 1Password value they read changed", verb, list);
     } else {
-      spdlog::error("{} {} {} failed (status {})", words[0], verb, list, status);
+      spdlog::error("{} {} {} failed ({})", words[0], verb, list,
+                    WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                      : "killed by signal " + std::to_string(WTERMSIG(status)));
     }
   }
 

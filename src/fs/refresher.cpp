@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
+#include <set>
 
 #include "fs/signals.hpp"
 #include "fs/values.hpp"
@@ -29,6 +31,18 @@ std::string names_of(const std::vector<std::string>& secrets) {
   return names;
 }
 
+// "250 ms", "4 s", "2 min".
+std::string describe(std::chrono::steady_clock::duration wait) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+  if (ms < 1000) {
+    return std::to_string(ms) + " ms";
+  }
+  if (ms < 120'000) {
+    return std::to_string(ms / 1000) + " s";
+  }
+  return std::to_string(ms / 60'000) + " min";
+}
+
 std::string describe(const onepassword::Error& error) {
   return std::string(onepassword::to_string(error.failure)) + ": " + error.message;
 }
@@ -45,12 +59,16 @@ std::string utc_time(std::int64_t seconds) {
 }  // namespace
 
 Refresher::Refresher(state::StateDir& state, Current current, Changed changed)
-    : state_(state), current_(std::move(current)), changed_(std::move(changed)) {
+    : state_(state),
+      current_(std::move(current)),
+      changed_(std::move(changed)),
+      stop_(stopping_.get_token()) {
   thread_ = thread_without_loop_signals<std::jthread>([this](std::stop_token stop) { run(stop); });
 }
 
 Refresher::~Refresher() {
   thread_.request_stop();
+  stopping_.request_stop();  // kills an `op` that runs now
   woken_.notify_all();
 }
 
@@ -114,12 +132,31 @@ void Refresher::plan(const SecretSet& set) {
   schedules_ = std::move(planned);
 }
 
+// The item a reference reads, as `op item get` is run for it: references of one item are read
+// together, so that an item costs one request however many of its fields are used.
+std::string item_of(const std::string& reference) {
+  const auto parsed = onepassword::parse_reference(reference);
+  if (const auto* ok = std::get_if<onepassword::Reference>(&parsed)) {
+    std::string key = ok->vault + "/" + ok->item;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return key;
+  }
+  return reference;
+}
+
 void Refresher::read_due(const SecretSet& set) {
   std::vector<std::string> due;
   {
     const std::lock_guard lock(mutex_);
+    std::set<std::string> items;
     for (const auto& [reference, schedule] : schedules_) {
       if (schedule.next <= Clock::now()) {
+        items.insert(item_of(reference));
+      }
+    }
+    for (const auto& [reference, schedule] : schedules_) {
+      if (items.contains(item_of(reference))) {
         due.push_back(reference);
       }
     }
@@ -129,7 +166,7 @@ void Refresher::read_due(const SecretSet& set) {
   }
   const auto& settings = set.onepassword();
   const auto outcomes =
-      read_values(state_, settings, set.keyring(), due, set.max_secret_size());
+      read_values(state_, settings, set.keyring(), due, set.max_secret_size(), stop_);
   const auto changed = note(settings, outcomes);
   // Outside the lock: the daemon builds and serves a new set, and wakes this refresher.
   if (!changed.empty()) {
@@ -137,11 +174,17 @@ void Refresher::read_due(const SecretSet& set) {
   }
 }
 
-// Reschedules each reference read; returns the secrets whose value changed.
+// Reschedules each reference read; returns the secrets whose value changed. The references of
+// one item keep one schedule, and a rate limit or a refused token, which every request would
+// meet, holds back every reference, read this time or not.
 std::vector<std::string> Refresher::note(const manifest::OnePassword& settings,
                                          const std::vector<ValueOutcome>& outcomes) {
   std::vector<std::string> changed;
   const std::lock_guard lock(mutex_);
+  const auto now = Clock::now();
+  const auto refreshed = now + next_refresh(settings);
+  std::map<std::string, unsigned> failures_by_item;
+  std::optional<Clock::time_point> hold;
   for (const auto& outcome : outcomes) {
     const auto found = schedules_.find(outcome.reference);
     if (found == schedules_.end()) {
@@ -151,25 +194,44 @@ std::vector<std::string> Refresher::note(const manifest::OnePassword& settings,
     if (outcome.error) {
       ++schedule.failures;
       schedule.last_error = outcome.error;
-      const auto wait = backoff(settings, schedule.failures);
-      schedule.next = Clock::now() + wait;
-      spdlog::warn("1Password: reading {} for secret {} failed ({} in a row): {}; {}; next try in "
-                   "{} s",
-                   outcome.reference, names_of(schedule.secrets), schedule.failures,
-                   describe(*outcome.error),
-                   schedule.fetched == 0 ? "it has no value yet, opening it fails with EIO"
-                                         : "serving its value read " + utc_time(schedule.fetched),
-                   std::chrono::duration_cast<std::chrono::seconds>(wait).count());
+      auto& most = failures_by_item[item_of(outcome.reference)];
+      most = std::max(most, schedule.failures);
       continue;
     }
     schedule.failures = 0;
     schedule.last_error.reset();
     schedule.fetched = seconds_now();
-    schedule.next = Clock::now() + next_refresh(settings);
+    schedule.next = refreshed;
     if (outcome.changed) {
       spdlog::info("1Password: new value of {} for secret {}", outcome.reference,
                    names_of(schedule.secrets));
       changed.insert(changed.end(), schedule.secrets.begin(), schedule.secrets.end());
+    }
+  }
+  for (const auto& outcome : outcomes) {
+    const auto found = schedules_.find(outcome.reference);
+    if (!outcome.error || found == schedules_.end()) {
+      continue;
+    }
+    Schedule& schedule = found->second;
+    schedule.failures = failures_by_item[item_of(outcome.reference)];
+    const auto wait = backoff(settings, schedule.failures);
+    schedule.next = now + wait;
+    const auto failure = outcome.error->failure;
+    if (failure == onepassword::Failure::rate_limited || failure == onepassword::Failure::auth) {
+      hold = std::max(hold.value_or(now), now + wait);
+    }
+    spdlog::warn("1Password: reading {} for secret {} failed ({} in a row): {}; {}; next try in "
+                 "{}",
+                 outcome.reference, names_of(schedule.secrets), schedule.failures,
+                 describe(*outcome.error),
+                 schedule.fetched == 0 ? "it has no value yet, opening it fails with EIO"
+                                       : "serving its value read " + utc_time(schedule.fetched),
+                 describe(wait));
+  }
+  if (hold) {
+    for (auto& [reference, schedule] : schedules_) {
+      schedule.next = std::max(schedule.next, *hold);
     }
   }
   return changed;

@@ -68,6 +68,8 @@ class Refresher {
   state::StateDir& state_;
   Current current_;
   Changed changed_;
+  std::stop_source stopping_;
+  std::stop_token stop_;
 
   mutable std::mutex mutex_;
   std::condition_variable_any woken_;

@@ -310,6 +310,10 @@ std::string SecretSet::check_template(std::size_t index) const {
     return failure.what();
   }
   for (const std::size_t secret : entry.secrets) {
+    if (tree_.secrets()[secret].file.empty()) {
+      return template_prefix(entry) + "secret `" + tree_.secrets()[secret].name +
+             "`: no value from 1Password yet, opening it fails with EIO";
+    }
     if (std::string problem = check_file(secret); !problem.empty()) {
       return template_prefix(entry) + problem;
     }

@@ -170,6 +170,7 @@ std::vector<std::string> template_problems(const manifest::Manifest& manifest,
   return problems;
 }
 
+
 Findings examine(const manifest::Manifest& manifest, age::FilePermissions permissions,
                  Files files) {
   Findings findings;
@@ -190,8 +191,16 @@ Findings examine(const manifest::Manifest& manifest, age::FilePermissions permis
       continue;
     }
     const auto parsed = onepassword::parse_reference(secret.source);
+    const std::string where = manifest.path.string() + ":" + std::to_string(secret.line) +
+                              ": secret `" + secret.name + "`: source: ";
     if (const auto* reason = std::get_if<std::string>(&parsed)) {
-      problems.push_back("secret `" + secret.name + "`: source: " + *reason);
+      problems.push_back(where + *reason);
+    } else if (onepassword::is_one_time_password(std::get<onepassword::Reference>(parsed))) {
+      // A code is good for 30 seconds; a value is served from its last read, up to `refresh`
+      // old, and `sync` would freeze one in a file.
+      problems.push_back(where +
+                         "a one-time password changes every 30 seconds, and secretfs serves "
+                         "the value it read last: read the field's secret instead (no query)");
     }
   }
   Keyring keyring = load_keyring(manifest.identities, permissions);

@@ -38,7 +38,8 @@ std::vector<ValueOutcome> all_failed(const std::vector<std::string>& references,
 std::vector<onepassword::Result> fetch(const manifest::OnePassword& settings,
                                        const std::filesystem::path& config_dir,
                                        const std::vector<std::string>& references,
-                                       std::uint64_t max_size, SecretBytes token) {
+                                       std::uint64_t max_size, SecretBytes token,
+                                       std::stop_token stop) {
   std::vector<onepassword::Result> results(references.size());
   std::vector<onepassword::Reference> parsed;
   std::vector<std::size_t> positions;
@@ -56,6 +57,7 @@ std::vector<onepassword::Result> fetch(const manifest::OnePassword& settings,
   client_settings.timeout = settings.timeout;
   client_settings.config_dir = config_dir;
   client_settings.max_value_size = max_size;
+  client_settings.stop = std::move(stop);
   onepassword::Client client(std::move(client_settings), std::move(token));
   auto fetched = client.fetch(parsed);
   for (std::size_t index = 0; index < fetched.size(); ++index) {
@@ -91,6 +93,21 @@ bool same_as_cached(const state::StateDir& state, const std::string& reference,
   }
 }
 
+// The value as the state directory keeps it, or why it cannot be kept: max_secret_size bounds
+// the age file a secret is served from, and the encrypted copy is a little larger than the value.
+std::variant<std::vector<std::uint8_t>, onepassword::Error> encrypted(
+    const SecretBytes& value, std::span<const age::Recipient* const> recipients,
+    std::uint64_t max_size) {
+  auto ciphertext = age::encrypt(value.span(), recipients);
+  if (ciphertext.size() > max_size) {
+    return onepassword::Error{onepassword::Failure::too_large,
+                              "its encrypted copy would be " + std::to_string(ciphertext.size()) +
+                                  " bytes, more than max_secret_size (" +
+                                  std::to_string(max_size) + " bytes)"};
+  }
+  return ciphertext;
+}
+
 std::vector<std::unique_ptr<age::Recipient>> own_recipients(const Keyring& keyring) {
   std::vector<std::unique_ptr<age::Recipient>> recipients;
   for (const auto& identity : keyring.identities) {
@@ -111,7 +128,7 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
                                       const manifest::OnePassword& settings,
                                       const Keyring& keyring,
                                       const std::vector<std::string>& references,
-                                      std::uint64_t max_size) {
+                                      std::uint64_t max_size, std::stop_token stop) {
   if (references.empty()) {
     return {};
   }
@@ -125,7 +142,7 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
     return all_failed(references, onepassword::Failure::auth, *error);
   }
   auto results = fetch(settings, op_config_dir(state), references, max_size,
-                       std::move(std::get<SecretBytes>(token)));
+                       std::move(std::get<SecretBytes>(token)), std::move(stop));
   std::vector<ValueOutcome> outcomes;
   const auto pointers = age::pointers(recipients);
   for (std::size_t index = 0; index < references.size(); ++index) {
@@ -134,16 +151,21 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
       outcome.error = *error;
     } else {
       const SecretBytes& value = std::get<SecretBytes>(results[index]);
+      auto ciphertext = encrypted(value, pointers, max_size);
+      if (auto* error = std::get_if<onepassword::Error>(&ciphertext)) {
+        outcome.error = std::move(*error);
+        outcomes.push_back(std::move(outcome));
+        continue;
+      }
+      const auto& bytes = std::get<std::vector<std::uint8_t>>(ciphertext);
       const auto now = seconds_now();
       const auto lock = state.lock();
       if (same_as_cached(state, references[index], value, keyring)) {
         state.confirm_value(references[index], now);
       } else {
-        const auto ciphertext = age::encrypt(value.span(), pointers);
-        state.store_value(references[index],
-                          std::string_view(reinterpret_cast<const char*>(ciphertext.data()),
-                                           ciphertext.size()),
-                          now);
+        state.store_value(
+            references[index],
+            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), now);
         outcome.changed = true;
       }
     }
@@ -154,6 +176,7 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
 
 std::vector<ValueOutcome> resolve_values(const state::StateDir* state,
                                          const manifest::OnePassword& settings,
+                                         const Keyring& keyring,
                                          const std::vector<std::string>& references,
                                          std::uint64_t max_size) {
   if (references.empty()) {
@@ -175,17 +198,24 @@ std::vector<ValueOutcome> resolve_values(const state::StateDir* state,
     }
     config_dir = folder;
   }
-  auto results =
-      fetch(settings, config_dir, references, max_size, std::move(std::get<SecretBytes>(token)));
+  auto results = fetch(settings, config_dir, references, max_size,
+                       std::move(std::get<SecretBytes>(token)), {});
   if (state == nullptr) {
     std::error_code ignored;
     std::filesystem::remove_all(config_dir, ignored);
   }
+  const auto recipients = own_recipients(keyring);
+  const auto pointers = age::pointers(recipients);
   std::vector<ValueOutcome> outcomes;
   for (std::size_t index = 0; index < references.size(); ++index) {
     ValueOutcome outcome{references[index], std::nullopt, false};
     if (auto* error = std::get_if<onepassword::Error>(&results[index])) {
       outcome.error = *error;
+    } else if (!pointers.empty()) {
+      auto ciphertext = encrypted(std::get<SecretBytes>(results[index]), pointers, max_size);
+      if (auto* too_large = std::get_if<onepassword::Error>(&ciphertext)) {
+        outcome.error = std::move(*too_large);
+      }
     }
     outcomes.push_back(std::move(outcome));
   }

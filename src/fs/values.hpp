@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,13 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
                                       const manifest::OnePassword& settings,
                                       const Keyring& keyring,
                                       const std::vector<std::string>& references,
-                                      std::uint64_t max_size);
+                                      std::uint64_t max_size, std::stop_token stop = {});
 
-// Only checks that each reference resolves, keeping nothing (`secretfs check`).
+// Only checks that each reference resolves, and that its value would fit max_size once
+// encrypted to the keyring's identities, keeping nothing (`secretfs check`).
 std::vector<ValueOutcome> resolve_values(const state::StateDir* state,
                                          const manifest::OnePassword& settings,
+                                         const Keyring& keyring,
                                          const std::vector<std::string>& references,
                                          std::uint64_t max_size);
 

@@ -95,6 +95,8 @@ constexpr std::string_view kOnePasswordKey = "onepassword";
 constexpr std::chrono::milliseconds kMinRefresh = std::chrono::seconds(1);
 constexpr std::chrono::milliseconds kMinOpTimeout = std::chrono::milliseconds(100);
 constexpr std::chrono::milliseconds kMinRetry = std::chrono::milliseconds(100);
+// Far beyond any sensible interval, and far from where a clock's arithmetic would overflow.
+constexpr std::chrono::milliseconds kMaxDuration = std::chrono::days(365);
 
 // A manifest lists file names, not contents; anything this large is the wrong file.
 constexpr std::size_t kMaxManifestSize = std::size_t{16} << 20;
@@ -256,6 +258,9 @@ class ManifestReader {
     }
     if (*duration < minimum) {
       fail(line_of(value), what + " must be at least " + std::to_string(minimum.count()) + " ms");
+    }
+    if (*duration > kMaxDuration) {
+      fail(line_of(value), what + " must be at most 365d");
     }
     return *duration;
   }

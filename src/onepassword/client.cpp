@@ -39,11 +39,12 @@ std::vector<ItemGroup> group_by_item(std::span<const Reference> references) {
 }
 
 // An answer that every later run would get too: the token is refused, the rate limit is
-// reached (and each further try spends quota), or 1Password does not answer in time (each
-// further item would wait as long again: a refresh of many items must not take many timeouts).
+// reached (and each further try spends quota), 1Password does not answer in time (each
+// further item would wait as long again: a refresh of many items must not take many
+// timeouts), or `op` cannot be run at all.
 bool ends_the_fetch(const Error& error) {
   return error.failure == Failure::auth || error.failure == Failure::rate_limited ||
-         error.failure == Failure::timeout;
+         error.failure == Failure::timeout || error.failure == Failure::unusable;
 }
 
 // One fetch: runs `op`, records each run, and stops running it after an answer that ends it.
@@ -75,12 +76,12 @@ class Fetch {
 
  private:
   Output run(const std::string& command, const Reference& reference,
-             const std::vector<std::string>& arguments) {
+             const std::vector<std::string>& arguments, Printed printed) {
     if (final_error_) {
       return *final_error_;
     }
     requests_.push_back({command, reference.vault + "/" + reference.item});
-    Output output = run_op(settings_, token_, arguments);
+    Output output = run_op(settings_, token_, arguments, printed);
     if (const Error* error = std::get_if<Error>(&output);
         error != nullptr && ends_the_fetch(*error)) {
       final_error_ = *error;
@@ -90,7 +91,8 @@ class Fetch {
 
   // `op read -n` prints the value exactly, bytes of a file attachment included.
   Result read(const Reference& reference) {
-    Output output = run("read", reference, {"read", "--no-newline", reference.text});
+    Output output =
+        run("read", reference, {"read", "--no-newline", reference.text}, Printed::value);
     if (auto* error = std::get_if<Error>(&output)) {
       return std::move(*error);
     }
@@ -100,7 +102,8 @@ class Fetch {
   std::variant<Item, Error> get_item(const Reference& reference) {
     Output output =
         run("item get", reference,
-            {"item", "get", reference.item, "--vault", reference.vault, "--format", "json"});
+            {"item", "get", reference.item, "--vault", reference.vault, "--format", "json"},
+            Printed::item);
     if (auto* error = std::get_if<Error>(&output)) {
       return std::move(*error);
     }
@@ -122,6 +125,11 @@ class Fetch {
     }
     if (auto* error = std::get_if<Error>(&picked)) {
       return std::move(*error);
+    }
+    if (std::get<SecretBytes>(picked).size() > settings_.max_value_size) {
+      return Error{Failure::too_large, "the value is larger than " +
+                                           std::to_string(settings_.max_value_size) +
+                                           " bytes (max_secret_size)"};
     }
     return std::move(std::get<SecretBytes>(picked));
   }

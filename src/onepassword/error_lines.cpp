@@ -92,24 +92,46 @@ bool has_any(std::string_view words, const std::array<std::string_view, N>& want
 
 }  // namespace
 
+// The message as it may reach a terminal or a log: control characters (C0, DEL, C1) and the
+// bidirectional controls, which would act on whoever reads it, become '?'.
+std::string printable(std::string_view message) {
+  std::string text;
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    const auto c = static_cast<unsigned char>(message[i]);
+    const auto next = i + 1 < message.size() ? static_cast<unsigned char>(message[i + 1]) : 0;
+    const auto third = i + 2 < message.size() ? static_cast<unsigned char>(message[i + 2]) : 0;
+    if (c < 0x20 || c == 0x7f) {
+      text += '?';
+    } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {
+      text += '?';
+      ++i;
+    } else if (c == 0xe2 && ((next == 0x80 && third >= 0xaa && third <= 0xae) ||
+                             (next == 0x81 && third >= 0xa6 && third <= 0xa9))) {
+      text += '?';
+      i += 2;
+    } else {
+      text += static_cast<char>(c);
+    }
+  }
+  return text;
+}
+
+// Only `op`'s own error lines are repeated: anything else on its standard error (a crash's
+// dump, say) could hold what it was handling, values included.
 std::string error_message(std::string_view diagnostics, int exit_status) {
   std::string_view last_error;
-  std::string_view last_line;
   for (std::string_view rest = diagnostics; !rest.empty();) {
     const auto end = rest.find('\n');
     const std::string_view line = trimmed(rest.substr(0, end));
     rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
     if (line.starts_with(kErrorPrefix)) {
       last_error = without_prefix(line);
-    } else if (!line.empty()) {
-      last_line = line;
     }
   }
-  const std::string_view message = !last_error.empty() ? last_error : last_line;
-  if (message.empty()) {
-    return "`op` exited with status " + std::to_string(exit_status) + " without a message";
+  if (last_error.empty()) {
+    return "`op` exited with status " + std::to_string(exit_status) + " without an error line";
   }
-  return std::string(message.substr(0, kMaxMessageSize));
+  return printable(last_error.substr(0, kMaxMessageSize));
 }
 
 Failure classify(std::string_view message) {

@@ -12,8 +12,8 @@
 
 namespace secretfs::onepassword {
 
-// The message of the last "[ERROR] ..." line without its prefix; else the last non-empty line;
-// else a sentence with the exit status.
+// The message of the last "[ERROR] ..." line without its prefix, control characters replaced;
+// else a sentence with the exit status (other lines are never repeated).
 std::string error_message(std::string_view diagnostics, int exit_status);
 
 // The kind of failure a message of `op` describes; Failure::failed when no known words are in it.

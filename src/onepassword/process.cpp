@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 #include <thread>
@@ -40,6 +41,11 @@ constexpr mode_t kPrivateFolder = 0700;
 constexpr mode_t kGroupOrOtherAccess = 077;
 constexpr mode_t kPermissionBits = 07777;
 constexpr auto kExitPollInterval = std::chrono::milliseconds(5);
+// How often a wait looks at the stop token.
+constexpr auto kStopPollInterval = std::chrono::milliseconds(100);
+// An item holds a few values and their labels: its JSON may be this many times one value.
+constexpr std::uint64_t kItemSizeFactor = 4;
+constexpr std::uint64_t kItemSizeSlack = std::uint64_t{1} << 20;
 
 std::string octal_mode(mode_t mode) {
   char text[8];
@@ -187,6 +193,7 @@ struct Collected {
   std::string diagnostics;
   bool too_large = false;
   bool timed_out = false;
+  bool stopped = false;
 };
 
 // Room for more output: a larger locked buffer with the bytes so far copied over, since a
@@ -232,11 +239,16 @@ int milliseconds_until(Clock::time_point deadline) {
 }
 
 Collected collect(Pipe& output, Pipe& diagnostics, Clock::time_point deadline,
-                  std::uint64_t limit) {
+                  std::uint64_t limit, const std::stop_token& stop) {
   Collected collected;
   pollfd fds[2] = {{output.read.get(), POLLIN, 0}, {diagnostics.read.get(), POLLIN, 0}};
   while ((fds[0].fd >= 0 || fds[1].fd >= 0) && !collected.too_large) {
-    const int wait = milliseconds_until(deadline);
+    if (stop.stop_requested()) {
+      collected.stopped = true;
+      break;
+    }
+    const int wait = std::min(milliseconds_until(deadline),
+                              static_cast<int>(kStopPollInterval.count()));
     if (wait == 0) {
       collected.timed_out = true;
       break;
@@ -260,14 +272,14 @@ Collected collect(Pipe& output, Pipe& diagnostics, Clock::time_point deadline,
 
 // Waits for `pid` to exit until the deadline without reaping it, so that its process group
 // cannot have been reused when it is killed. True when it exited in time.
-bool exited_by(pid_t pid, Clock::time_point deadline) {
+bool exited_by(pid_t pid, Clock::time_point deadline, const std::stop_token& stop) {
   while (true) {
     siginfo_t info{};
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | WNOHANG) == 0 &&
         info.si_pid == pid) {
       return true;
     }
-    if (Clock::now() >= deadline) {
+    if (Clock::now() >= deadline || stop.stop_requested()) {
       return false;
     }
     std::this_thread::sleep_for(kExitPollInterval);
@@ -283,18 +295,68 @@ int reap(pid_t pid) {
   return status;
 }
 
+// `program` itself when it names a path; else the first executable file of that name in the
+// caller's PATH, as a shell finds it.
+std::variant<std::filesystem::path, Error> find_program(const std::filesystem::path& program) {
+  if (program.string().find('/') != std::string::npos) {
+    return std::filesystem::absolute(program);
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view folders = path != nullptr ? path : "/usr/bin:/bin";
+  while (true) {
+    const auto end = folders.find(':');
+    const std::string_view folder = folders.substr(0, end);
+    const auto candidate = std::filesystem::path(folder.empty() ? "." : folder) / program;
+    if (::access(candidate.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(candidate)) {
+      return std::filesystem::absolute(candidate);
+    }
+    if (end == std::string_view::npos) {
+      break;
+    }
+    folders.remove_prefix(end + 1);
+  }
+  return Error{Failure::unusable, "cannot run `" + program.string() +
+                                      "`: not found in PATH; give its full path as op"};
+}
+
+// Why another user could change `entry` (the program, or a folder above it), or "".
+std::string changeable_by_others(const std::filesystem::path& entry, bool is_program) {
+  struct stat status {};
+  if (::stat(entry.c_str(), &status) != 0) {
+    return entry.string() + ": " + std::strerror(errno);
+  }
+  if (status.st_uid != 0 && status.st_uid != ::geteuid()) {
+    return entry.string() + " belongs to uid " + std::to_string(status.st_uid) +
+           "; it must belong to root (or to uid " + std::to_string(::geteuid()) + ")";
+  }
+  const bool sticky_folder = !is_program && (status.st_mode & S_ISVTX) != 0;
+  if ((status.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !sticky_folder) {
+    return entry.string() + " (mode " + octal_mode(status.st_mode) +
+           ") may be changed by group or others; chmod go-w it";
+  }
+  return {};
+}
+
 std::string program_name(const Settings& settings) {
   return "`" + settings.op.string() + "`";
 }
 
-Output outcome(const Settings& settings, Collected& collected, bool timed_out, int status) {
+Output outcome(const Settings& settings, Collected& collected, bool timed_out, int status,
+               Printed printed, std::uint64_t limit) {
+  if (collected.stopped) {
+    return Error{Failure::failed, program_name(settings) + " was stopped: secretfs is stopping"};
+  }
   if (timed_out) {
     return Error{Failure::timeout, program_name(settings) + " did not finish within " +
                                        describe(settings.timeout) + " and was killed"};
   }
   if (collected.too_large) {
+    if (printed == Printed::value) {
+      return Error{Failure::too_large, "the value is larger than " + std::to_string(limit) +
+                                           " bytes (max_secret_size)"};
+    }
     return Error{Failure::failed, program_name(settings) + " printed more than " +
-                                      std::to_string(settings.max_value_size) + " bytes"};
+                                      std::to_string(limit) + " bytes"};
   }
   if (WIFSIGNALED(status)) {
     const char* signal = ::sigabbrev_np(WTERMSIG(status));
@@ -311,13 +373,44 @@ Output outcome(const Settings& settings, Collected& collected, bool timed_out, i
 
 }  // namespace
 
+std::variant<std::filesystem::path, Error> trusted_program(const std::filesystem::path& program) {
+  const auto found = find_program(program);
+  if (const auto* error = std::get_if<Error>(&found)) {
+    return *error;
+  }
+  const auto& path = std::get<std::filesystem::path>(found);
+  std::error_code error;
+  const auto real = std::filesystem::canonical(path, error);
+  if (error) {
+    return Error{Failure::unusable, "cannot run `" + program.string() + "`: " +
+                                        std::generic_category().message(error.value())};
+  }
+  for (auto entry = real; ; entry = entry.parent_path()) {
+    if (std::string problem = changeable_by_others(entry, entry == real); !problem.empty()) {
+      return Error{Failure::unusable, "refusing to run `" + program.string() + "` with the "
+                                      "token: " + problem};
+    }
+    if (entry == entry.root_path()) {
+      break;
+    }
+  }
+  return real;
+}
+
 Output run_op(const Settings& settings, const SecretBytes& token,
-              const std::vector<std::string>& arguments) {
+              const std::vector<std::string>& arguments, Printed printed) {
   if (std::string problem = config_dir_problem(settings.config_dir); !problem.empty()) {
     return Error{Failure::failed, std::move(problem)};
   }
+  auto program = trusted_program(settings.op);
+  if (auto* error = std::get_if<Error>(&program)) {
+    return std::move(*error);
+  }
+  const std::uint64_t limit = printed == Printed::value
+                                  ? settings.max_value_size
+                                  : settings.max_value_size * kItemSizeFactor + kItemSizeSlack;
   ChildEnvironment environment(token, settings.config_dir);
-  std::vector<std::string> words{settings.op.string()};
+  std::vector<std::string> words{std::get<std::filesystem::path>(program).string()};
   words.insert(words.end(), arguments.begin(), arguments.end());
   std::vector<char*> argv;
   for (std::string& word : words) {
@@ -335,25 +428,26 @@ Output run_op(const Settings& settings, const SecretBytes& token,
   }
   const SpawnActions actions(output, diagnostics);
   const SpawnAttributes attributes;
-  // A bare name is looked up in the daemon's PATH (posix_spawnp searches the caller's, not
-  // the child's), as a shell would; the child still gets only the environment above.
-  const bool bare_name = settings.op.string().find('/') == std::string::npos;
+  // The program found and checked above, by its absolute path: a bare name was looked up in
+  // the caller's PATH (as a shell would); the child still gets only the environment above.
   pid_t pid = -1;
-  const int failed = (bare_name ? ::posix_spawnp : ::posix_spawn)(
-      &pid, settings.op.c_str(), actions.get(), attributes.get(), argv.data(), environment.get());
+  const int failed = ::posix_spawn(&pid, words[0].c_str(), actions.get(), attributes.get(),
+                                   argv.data(), environment.get());
   if (failed != 0) {
-    return Error{Failure::failed, "cannot run " + program_name(settings) +
-                                      (bare_name ? " (looked up in PATH)" : "") + ": " +
-                                      std::strerror(failed)};
+    return Error{Failure::unusable,
+                 "cannot run " + program_name(settings) + ": " + std::strerror(failed)};
   }
   output.write.close();
   diagnostics.write.close();
 
   const Clock::time_point deadline = Clock::now() + settings.timeout;
-  Collected collected = collect(output, diagnostics, deadline, settings.max_value_size);
-  const bool timed_out = collected.timed_out || (!collected.too_large && !exited_by(pid, deadline));
+  Collected collected = collect(output, diagnostics, deadline, limit, settings.stop);
+  const bool timed_out =
+      collected.timed_out ||
+      (!collected.too_large && !collected.stopped && !exited_by(pid, deadline, settings.stop));
+  collected.stopped = collected.stopped || settings.stop.stop_requested();
   const int status = reap(pid);
-  return outcome(settings, collected, timed_out, status);
+  return outcome(settings, collected, timed_out, status, printed, limit);
 }
 
 }  // namespace secretfs::onepassword

@@ -13,9 +13,20 @@ namespace secretfs::onepassword {
 // What one successful run printed on standard output (any bytes), or why the run failed.
 using Output = std::variant<SecretBytes, Error>;
 
+// What standard output may hold: one value, or an item's JSON (whose values each are at most
+// one value's size, and which holds a few of them).
+enum class Printed { value, item };
+
 // Runs settings.op with `arguments` and the service account `token`; creates or checks
-// settings.config_dir first. Never throws for a failure of `op` itself.
+// settings.config_dir first, and refuses a program that another user could have changed
+// (Failure::unusable), since it runs with the token and as root. Never throws for a failure of
+// `op` itself.
 Output run_op(const Settings& settings, const SecretBytes& token,
-              const std::vector<std::string>& arguments);
+              const std::vector<std::string>& arguments, Printed printed);
+
+// Why `program` (a path, or a bare name looked up in PATH) must not be run with the token, or
+// its absolute path: like an identity file, it and every folder above it must belong to root or
+// to the caller, and none may be writable by group or others (a sticky folder excepted).
+std::variant<std::filesystem::path, Error> trusted_program(const std::filesystem::path& program);
 
 }  // namespace secretfs::onepassword

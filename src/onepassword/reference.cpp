@@ -108,6 +108,10 @@ std::variant<Reference, std::string> parse_reference(std::string_view text) {
   return reference;
 }
 
+bool is_one_time_password(const Reference& reference) {
+  return reference.query == "attribute=otp" || reference.query == "attribute=totp";
+}
+
 std::string_view to_string(Failure failure) {
   switch (failure) {
     case Failure::not_found:
@@ -120,6 +124,10 @@ std::string_view to_string(Failure failure) {
       return "rate limited";
     case Failure::timeout:
       return "timed out";
+    case Failure::unusable:
+      return "cannot run op";
+    case Failure::too_large:
+      return "too large";
     case Failure::failed:
       return "failed";
   }

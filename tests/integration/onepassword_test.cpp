@@ -505,3 +505,76 @@ TEST_CASE("sync writes 1Password values into secret files, only when they change
   CHECK(read_as(mount / "db/password", kRoot).content == "rotated");
   CHECK(account.calls().size() == calls);
 }
+
+TEST_CASE("fields of one item share one request at every refresh", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  account.set("user", "app");
+  const auto manifest = scenario.manifest(account.settings("1s", "200ms") +
+                                          op_secret("db/password", "op://Prod/db/password") +
+                                          op_secret("db/user", "op://Prod/db/user"));
+  Mount mount(manifest, scenario.mount_point());
+  REQUIRE(read_until(mount / "db/user", "app").content == "app");
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  const auto calls = account.calls();
+  REQUIRE(calls.size() >= 3);  // the first read and at least two refreshes
+  for (std::size_t i = 1; i < calls.size(); ++i) {
+    INFO("call " << i << ": " << calls[i].dump());
+    CHECK(calls[i].at("time").get<double>() - calls[i - 1].at("time").get<double>() > 0.5);
+  }
+  CHECK(item_gets(calls) == calls.size());
+}
+
+TEST_CASE("check refuses what can never work: an unsafe op, a one-time password, a value too "
+          "large", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  account.set("big", std::string(2000, 'x'));
+  const auto report = scenario.dir() / "report";
+  const auto manifest = scenario.manifest(
+      "max_secret_size = 1024\n" + account.settings() +
+      op_secret("otp", "op://Prod/db/password?attribute=otp") +
+      op_secret("big", "op://Prod/db/big"));
+  CHECK(run(cli() + " check --manifest " + shell_quoted(manifest) + " > " +
+            shell_quoted(report)) == 1);
+  CHECK(read_file(report) ==
+        "error: " + manifest.string() +
+            ":12: secret `otp`: source: a one-time password changes every 30 seconds, and "
+            "secretfs serves the value it read last: read the field's secret instead (no "
+            "query)\n"
+            "error: secret `big` (op://Prod/db/big): 1Password: too large: the value is larger "
+            "than 1024 bytes (max_secret_size)\n" +
+            manifest.string() + ": 2 secrets, 2 problems\n");
+
+  // An op that another user could replace never runs with the token.
+  const auto op = scenario.dir() / "op";
+  REQUIRE(::chmod(op.c_str(), 0777) == 0);
+  const auto small = scenario.manifest(account.settings() +
+                                       op_secret("db/password", "op://Prod/db/password"));
+  CHECK(run(cli() + " check --manifest " + shell_quoted(small) + " > " + shell_quoted(report)) ==
+        1);
+  CHECK(read_file(report) == "error: secret `db/password` (op://Prod/db/password): 1Password: "
+                             "cannot run op: refusing to run `" +
+                                 op.string() + "` with the token: " + op.string() +
+                                 " (mode 0777) may be changed by group or others; chmod go-w "
+                                 "it\n" +
+                                 small.string() + ": 1 secret, 1 problem\n");
+  CHECK(account.calls().size() == 1);  // the read of `big` above, nothing since
+}
+
+TEST_CASE("new identities: activate reads again what the old ones encrypted", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  const auto first = scenario.manifest(account.settings() +
+                                       op_secret("db/password", "op://Prod/db/password"));
+  REQUIRE(run(cli() + " activate --manifest " + shell_quoted(first)) == 0);
+  const auto other_key = scenario.dir() / "other.key";
+  REQUIRE(run(cli() + " keygen -o " + shell_quoted(other_key) + " > /dev/null") == 0);
+  const auto second = scenario.manifest(
+      account.settings() + op_secret("db/password", "op://Prod/db/password"),
+      "\"" + other_key.string() + "\"");
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(second)) == 0);
+  CHECK(item_gets(account.calls()) == 2);
+  Mount mount(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+  CHECK(read_as(mount / "db/password", kOwnerReader).content == "hunter2");
+}

@@ -408,6 +408,8 @@ TEST_CASE("bad 1Password settings and sources are named", "[manifest]") {
         "h or d, such as \"30s\"");
   CHECK(error_of("[onepassword]\nrefresh = \"10ms\"\n") ==
         "manifest.toml:2: onepassword.refresh must be at least 1000 ms");
+  CHECK(error_of("[onepassword]\nrefresh = \"200000d\"\n") ==
+        "manifest.toml:2: onepassword.refresh must be at most 365d");
   CHECK(error_of("[onepassword]\ntoken = \"x\"\n") ==
         "manifest.toml:2: unknown key `onepassword.token` (expected token_file, op, refresh, "
         "timeout or retry)");

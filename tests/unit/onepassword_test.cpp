@@ -486,35 +486,60 @@ TEST_CASE("a config folder others can read is refused before op runs", "[onepass
   CHECK(op.calls().empty());
 }
 
-TEST_CASE("output over max_value_size fails", "[onepassword]") {
+TEST_CASE("a value over max_value_size is too large; an item's JSON may be larger",
+          "[onepassword]") {
   const FakeOp op;
   Settings settings = op.settings();
-  settings.max_value_size = 16;
-  const Error large = error(fetch(settings, {"op://Servers/db/password"})[0]);
-
-  CHECK(large.failure == Failure::failed);
-  CHECK(large.message == "`" + op.op().string() + "` printed more than 16 bytes");
+  settings.max_value_size = 4;
+  const auto results = fetch(settings, {"op://Servers/db/password", "op://Servers/db/host"});
+  const Error large = error(results[0]);
+  CHECK(large.failure == Failure::too_large);
+  CHECK(large.message == "the value is larger than 4 bytes (max_secret_size)");
+  settings.max_value_size = 11;
+  CHECK(value(fetch(settings, {"op://Servers/db/host"})[0]) == "db.internal");
 }
 
 TEST_CASE("a missing op program is reported", "[onepassword]") {
   const FakeOp op;
   Settings settings = op.settings();
   settings.op = op.path("no-such-op");
-  CHECK(error(fetch(settings, {"op://Servers/db/password"})[0]).message ==
-        "cannot run `" + settings.op.string() + "`: No such file or directory");
+  const Error absent = error(fetch(settings, {"op://Servers/db/password"})[0]);
+  CHECK(absent.failure == Failure::unusable);
+  CHECK(absent.message == "cannot run `" + settings.op.string() + "`: No such file or directory");
 
   settings.op = "secretfs-no-such-op";
   const Error missing = error(fetch(settings, {"op://Servers/db/password"})[0]);
-  CHECK(missing.failure == Failure::failed);
+  CHECK(missing.failure == Failure::unusable);
   CHECK(missing.message ==
-        "cannot run `secretfs-no-such-op` (looked up in PATH): No such file or directory");
+        "cannot run `secretfs-no-such-op`: not found in PATH; give its full path as op");
+}
+
+TEST_CASE("an op program that others could change is never run with the token",
+          "[onepassword]") {
+  const FakeOp op;
+  REQUIRE(::chmod(op.op().c_str(), 0775) == 0);
+  const Error refused = error(fetch(op.settings(), {"op://Servers/db/password"})[0]);
+  CHECK(refused.failure == Failure::unusable);
+  CHECK(refused.message == "refusing to run `" + op.op().string() + "` with the token: " +
+                               op.op().string() +
+                               " (mode 0775) may be changed by group or others; chmod go-w it");
+  CHECK(op.calls().empty());
 }
 
 TEST_CASE("op's error lines are classified by their words", "[onepassword]") {
   const std::string line = "[ERROR] 2026/12/04 12:00:00 More than one item matches \"x\"\n";
   CHECK(error_from_diagnostics(line, 1).message == "More than one item matches \"x\"");
   CHECK(error_from_diagnostics(line, 1).failure == Failure::ambiguous);
-  CHECK(error_from_diagnostics("", 2).message == "`op` exited with status 2 without a message");
+  CHECK(error_from_diagnostics("", 2).message ==
+        "`op` exited with status 2 without an error line");
+  // Anything but an error line could be a crash's dump of what `op` handled: never repeated.
+  CHECK(error_from_diagnostics("panic: value=hunter2\n", 2).message ==
+        "`op` exited with status 2 without an error line");
+  // Control characters never reach a terminal or a log as they are.
+  CHECK(error_from_diagnostics("[ERROR] 2026/12/04 12:00:00 a\x1b[2Jb\rc\xc2\x9b"
+                               "d\n",
+                               1)
+            .message == "a?[2Jb?c?d");
 
   CHECK(classify("Too many requests. Your client has been rate limited") == Failure::rate_limited);
   CHECK(classify("(401) Unauthorized") == Failure::auth);
