@@ -49,7 +49,7 @@ struct GenerationInfo {
   std::int64_t created = 0;        // seconds since the epoch
   std::string manifest_sha256;     // hex SHA-256 of manifest.toml
   std::filesystem::path manifest;  // where the manifest was when activated
-  std::size_t secrets = 0;         // secrets with a stored ciphertext
+  std::size_t secrets = 0;         // secrets served: a stored ciphertext or a 1Password value
   bool current = false;
   std::string problem;  // why its record cannot be read; empty when it can
 };

@@ -37,6 +37,10 @@ class RecordReader {
     for (const json& secret : field(root, "secrets", &json::is_array)) {
       record.secrets.push_back(read_entry(secret, "secret"));
     }
+    // Generations stored before 1Password values existed have none.
+    if (root.contains("onepassword")) {
+      record.values = number_field(root, "onepassword");
+    }
     // Generations stored before templates existed have none.
     if (root.contains("templates")) {
       for (const json& stored : field(root, "templates", &json::is_array)) {
@@ -174,6 +178,9 @@ std::string to_json(const GenerationRecord& record) {
         separator = ",\n";
       }
       text += "\n  ]";
+    }
+    if (record.values > 0) {
+      fmt::format_to(std::back_inserter(text), ",\n  \"onepassword\": {}", record.values);
     }
     text += "\n}\n";
     return text;

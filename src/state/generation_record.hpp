@@ -44,6 +44,7 @@ struct GenerationRecord {
   std::filesystem::path manifest;
   std::vector<StoredSecret> secrets;      // sorted by name, as the manifest's secrets are
   std::vector<StoredTemplate> templates;  // sorted by name; without a stamp
+  std::size_t values = 0;  // secrets read from 1Password: no blob of their own (values.cpp)
 };
 
 // Holds the same manifest and the same ciphertexts and template files under the same names, so

@@ -72,7 +72,7 @@ GenerationInfo info_of(const GenerationRecord& record, std::optional<Number> cur
   info.created = record.created;
   info.manifest_sha256 = record.manifest_sha256;
   info.manifest = record.manifest;
-  info.secrets = record.secrets.size();
+  info.secrets = record.secrets.size() + record.values;
   info.current = current == record.number;
   return info;
 }

@@ -167,6 +167,7 @@ GenerationRecord record_of(const std::filesystem::path& root, const manifest::Ma
       writer.add(record.secrets.back().blob, ciphertext.bytes);
     }
   }
+  record.values = manifest.secrets.size() - record.secrets.size();
   record.templates = stored_templates(manifest);
   if (blobs == Blobs::store) {
     for (std::size_t index = 0; const manifest::Template& entry : manifest.templates) {

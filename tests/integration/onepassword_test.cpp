@@ -444,6 +444,9 @@ TEST_CASE("activate reads new references, and refuses one that does not exist",
   CHECK(read_file(report) == good.string() + ": 1 secret, 0 problems\n");
   CHECK(run(cli() + " activate --manifest " + shell_quoted(good)) == 0);
   CHECK(item_gets(account.calls()) == 3);  // the refused activation, check, this activation
+  const auto generations = json::parse(output_of(cli() + " generations --json --state-dir " +
+                                                 shell_quoted(scenario.state_dir())));
+  CHECK(generations.at(0).at("secrets") == 1);
   // A second activation asks nothing: the value is cached.
   CHECK(run(cli() + " activate --manifest " + shell_quoted(good)) == 0);
   CHECK(item_gets(account.calls()) == 3);
