@@ -150,10 +150,11 @@ let
           example = "op://Production/Postgres/password";
           description = ''
             A 1Password secret reference, `op://<vault>/<item>[/<section>]/<field>`, optionally
-            with a query such as `?attribute=otp`. Without `file`, the daemon reads the value
-            with the 1Password CLI (this needs `onepassword.tokenFile`), keeps it encrypted to
-            the host's identities in the state directory and reads it again every
-            `onepassword.refresh`; a change restarts `restartUnits` and reloads `reloadUnits`.
+            with a query such as `?ssh-format=openssh` (one-time codes are refused). Without
+            `file`, the daemon reads the value with the 1Password CLI (this needs
+            `onepassword.tokenFile`), keeps it encrypted to the host's identities in the state
+            directory and reads it again every `onepassword.refresh`; a change restarts
+            `restartUnits` and reloads `reloadUnits`.
             With `file`, the age file is served and this only tells `secretfs sync` where the
             value comes from. Not allowed with `neededForUsers`.
           '';

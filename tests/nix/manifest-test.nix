@@ -71,7 +71,7 @@ let
       };
       "api/key" = {
         file = "/srv/api.age";
-        source = "op://Production/API/credential?attribute=otp";
+        source = "op://Production/API/deploy-key?ssh-format=openssh";
         reloadUnits = [
           "nginx.service"
           "app"
@@ -104,7 +104,7 @@ let
 
         [secrets."api/key"]
         file = "/srv/api.age"
-        source = "op://Production/API/credential?attribute=otp"
+        source = "op://Production/API/deploy-key?ssh-format=openssh"
         owner = "root"
         mode = "0400"
         reload_units = ["nginx.service", "app.service"]
