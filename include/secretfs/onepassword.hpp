@@ -106,9 +106,10 @@ class Client {
   std::vector<Request> requests_;
 };
 
-// Reads a token file: must be a regular file owned by root (by the current user when not root,
-// for tests) and not readable or writable by group or others, like an identity file; surrounding
-// whitespace is removed. Throws std::runtime_error naming the file and the reason.
+// Reads a token file, held to the rules of an identity file (read_private_file, strict): a
+// regular file owned by root (or by the current user when not root, for tests), no access for
+// group or others, in a folder no other user can change. Surrounding whitespace is removed.
+// Throws std::runtime_error naming the file and the reason.
 SecretBytes read_token_file(const std::filesystem::path& path);
 
 }  // namespace secretfs::onepassword

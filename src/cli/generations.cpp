@@ -138,7 +138,7 @@ int activate(const ActivateFlags& flags) {
     problems = read_new_values(state, file.manifest);
     state.attach_values(file.manifest);
   }
-  for (auto& problem : fs::validate(file.manifest, age::FilePermissions::strict)) {
+  for (auto& problem : fs::validate(file.manifest, FilePermissions::strict)) {
     problems.push_back(std::move(problem));
   }
   if (!problems.empty()) {
@@ -205,7 +205,7 @@ int rollback(const RollbackFlags& flags) {
   }
   // Checked here too, for when no daemon runs to refuse it: an identity file or a stored
   // ciphertext may have gone since the generation was stored.
-  const auto problems = fs::validate(state.load(*target), age::FilePermissions::strict);
+  const auto problems = fs::validate(state.load(*target), FilePermissions::strict);
   if (!problems.empty()) {
     for (const auto& problem : problems) {
       std::fprintf(stderr, "error: %s\n", problem.c_str());
@@ -268,7 +268,7 @@ nlohmann::json offline_status(const state::StateDir& state) {
     return status;
   }
   const auto manifest = state.load(*current);
-  const fs::Keyring keyring = fs::load_keyring(manifest.identities, age::FilePermissions::strict);
+  const fs::Keyring keyring = fs::load_keyring(manifest.identities, FilePermissions::strict);
   nlohmann::json identities = nlohmann::json::array();
   for (const auto& identity : keyring.identities) {
     identities.push_back(identity->describe());
@@ -278,7 +278,7 @@ nlohmann::json offline_status(const state::StateDir& state) {
   status["secrets"] = manifest.secrets.size();
   status["templates"] = manifest.templates.size();
   status["identities"] = identities;
-  status["problems"] = fs::validate(manifest, age::FilePermissions::strict);
+  status["problems"] = fs::validate(manifest, FilePermissions::strict);
   return status;
 }
 

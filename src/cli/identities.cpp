@@ -65,7 +65,7 @@ age::Identities caller_identities(const std::vector<std::string>& paths) {
   }
   age::Identities identities;
   for (const auto& file : files) {
-    for (auto& identity : age::load_identity_file(file, age::FilePermissions::strict)) {
+    for (auto& identity : age::load_identity_file(file, FilePermissions::strict)) {
       identities.push_back(std::move(identity));
     }
   }

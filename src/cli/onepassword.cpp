@@ -75,7 +75,7 @@ std::vector<std::string> references_of(const manifest::Manifest& manifest) {
 std::vector<std::string> read_new_values(state::StateDir& state,
                                          const manifest::Manifest& manifest) {
   const fs::Keyring keyring =
-      fs::load_keyring(manifest.identities, age::FilePermissions::strict);
+      fs::load_keyring(manifest.identities, FilePermissions::strict);
   std::vector<std::string> missing;
   for (const auto& reference : references_of(manifest)) {
     if (!opens(state, reference, keyring)) {
@@ -119,7 +119,7 @@ ReferenceFindings check_references(const manifest::Manifest& manifest) {
     // Not root, or not a state directory yet: `op` gets a folder of its own.
   }
   const fs::Keyring keyring =
-      fs::load_keyring(manifest.identities, age::FilePermissions::strict);
+      fs::load_keyring(manifest.identities, FilePermissions::strict);
   for (const auto& outcome : fs::resolve_values(state ? &*state : nullptr, manifest.onepassword,
                                                 keyring, references, manifest.max_secret_size)) {
     if (!outcome.error) {

@@ -34,8 +34,8 @@ constexpr const char* kInsecureIdentitiesHelp =
     "may read, or whose folder others may change (refused otherwise, as ssh refuses such "
     "keys); each one is named in a warning. A symbolic link is still refused";
 
-age::FilePermissions identity_permissions(bool insecure) {
-  return insecure ? age::FilePermissions::any : age::FilePermissions::strict;
+FilePermissions identity_permissions(bool insecure) {
+  return insecure ? FilePermissions::any : FilePermissions::strict;
 }
 
 int mount(const MountFlags& flags) {

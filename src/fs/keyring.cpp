@@ -14,7 +14,7 @@ std::vector<const age::Identity*> Keyring::pointers() const {
 }
 
 Keyring load_keyring(const std::vector<std::filesystem::path>& paths,
-                     age::FilePermissions permissions) {
+                     FilePermissions permissions) {
   Keyring keyring;
   keyring.paths = paths;
   for (const auto& path : paths) {

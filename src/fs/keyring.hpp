@@ -24,6 +24,6 @@ struct Keyring {
 // Loads every file it can; a file that fails is described in `problems` and skipped, so that
 // one bad identity file does not stop secrets that another one opens.
 Keyring load_keyring(const std::vector<std::filesystem::path>& paths,
-                     age::FilePermissions permissions);
+                     FilePermissions permissions);
 
 }  // namespace secretfs::fs

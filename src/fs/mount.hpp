@@ -22,7 +22,7 @@ struct MountOptions {
   std::optional<std::filesystem::path> state_dir;    // overrides the manifest's
   Detach detach = Detach::yes;
   MountPointContents mount_point_contents = MountPointContents::empty;
-  age::FilePermissions identity_permissions = age::FilePermissions::strict;
+  FilePermissions identity_permissions = FilePermissions::strict;
 };
 
 // Returns the process exit code: 0 after a clean unmount, non-zero when nothing can be served

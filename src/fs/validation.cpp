@@ -171,7 +171,7 @@ std::vector<std::string> template_problems(const manifest::Manifest& manifest,
 }
 
 
-Findings examine(const manifest::Manifest& manifest, age::FilePermissions permissions,
+Findings examine(const manifest::Manifest& manifest, FilePermissions permissions,
                  Files files) {
   Findings findings;
   auto& problems = findings.problems;
@@ -216,7 +216,7 @@ Findings examine(const manifest::Manifest& manifest, age::FilePermissions permis
 }
 
 std::vector<std::string> validate(const manifest::Manifest& manifest,
-                                  age::FilePermissions permissions, Files files) {
+                                  FilePermissions permissions, Files files) {
   return examine(manifest, permissions, files).problems;
 }
 

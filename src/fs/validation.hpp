@@ -47,7 +47,7 @@ enum class Files {
 // files that cannot be used, and (with Files::check) each secret's file decrypted with the
 // identities and each template rendered, as file_problems and template_problems do.
 std::vector<std::string> validate(const manifest::Manifest& manifest,
-                                  age::FilePermissions permissions, Files files = Files::check);
+                                  FilePermissions permissions, Files files = Files::check);
 
 // validate()'s problems, and what FilePermissions::any let through that strict checking
 // refuses (Keyring::waived), for `check` to show.
@@ -55,7 +55,7 @@ struct Findings {
   std::vector<std::string> problems;
   std::vector<std::string> waived;
 };
-Findings examine(const manifest::Manifest& manifest, age::FilePermissions permissions,
+Findings examine(const manifest::Manifest& manifest, FilePermissions permissions,
                  Files files = Files::check);
 
 }  // namespace secretfs::fs

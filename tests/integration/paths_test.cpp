@@ -274,8 +274,8 @@ TEST_CASE("an identity file in a folder others may write to is refused unless it
   CHECK(run(check) == 1);
   CHECK(read_file(report).find(
             "error: identity file " + key.string() + ": its folder " + described(open, "0777") +
-            " lets group or others replace the key; chmod go-w " + open.string() +
-            ", or keep the key in a folder only root may change\n") != std::string::npos);
+            " lets group or others replace the file; chmod go-w " + open.string() +
+            ", or keep the file in a folder only root may change\n") != std::string::npos);
 
   // Sticky, as /tmp: only the key's owner may rename or remove it.
   change_mode(open, 01777);

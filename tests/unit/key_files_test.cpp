@@ -12,6 +12,7 @@
 #include "ssh_test_support.hpp"
 
 using namespace secretfs::age;
+using secretfs::FilePermissions;
 using namespace secretfs::age::test;
 using Catch::Matchers::Contains;
 
@@ -217,8 +218,8 @@ TEST_CASE("identity files in a folder group or others may write to are refused u
   const auto folder_refused = [&](const std::string& mode) {
     return "identity file " + path.string() + ": its folder " + dir.path().string() +
            " (owner uid " + std::to_string(::geteuid()) + ", mode " + mode +
-           ") lets group or others replace the key; chmod go-w " + dir.path().string() +
-           ", or keep the key in a folder only root may change";
+           ") lets group or others replace the file; chmod go-w " + dir.path().string() +
+           ", or keep the file in a folder only root may change";
   };
 
   SECTION("0777 is refused with the exact message") {
@@ -262,7 +263,7 @@ TEST_CASE("identity files in a folder another user owns are refused", "[key_file
   require_error([&] { load_identity_file(path); }, ErrorKind::key,
                 "identity file " + path.string() + ": its folder " + dir.path().string() +
                     " (owner uid 4242, mode 0700) belongs to another user, who could replace "
-                    "the key; want root (chown root " +
+                    "the file; want root (chown root " +
                     dir.path().string() + ")");
 }
 

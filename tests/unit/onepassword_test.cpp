@@ -578,6 +578,19 @@ TEST_CASE("a token file is read like an identity file", "[onepassword]") {
   CHECK(error_of_token_file(dir / "link") ==
         "token file " + (dir / "link").string() +
             ": cannot open: is a symbolic link, which is refused");
+
+  // Whoever may write to its folder can rename another token over it.
+  const fs::path shared = dir / "shared";
+  fs::create_directory(shared);
+  fs::permissions(shared, fs::perms(0777));
+  write_file(shared / "token", "ops_abc\n");
+  CHECK(error_of_token_file(shared / "token") ==
+        "token file " + (shared / "token").string() + ": its folder " + shared.string() +
+            " (owner uid " + std::to_string(::geteuid()) +
+            ", mode 0777) lets group or others replace the file; chmod go-w " + shared.string() +
+            ", or keep the file in a folder only root may change");
+  fs::permissions(shared, fs::perms(01777));
+  CHECK(read_token_file(shared / "token").view() == "ops_abc");
 }
 
 namespace {

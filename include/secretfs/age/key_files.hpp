@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "secretfs/age/identity.hpp"
+#include "secretfs/private_file.hpp"
 
 namespace secretfs::age {
 
@@ -14,13 +15,6 @@ namespace secretfs::age {
 // one "AGE-SECRET-KEY-1…" per line) or an OpenSSH private key, which yields the ssh-ed25519
 // identity and its derived X25519 identity. Errors name `source` and the line.
 Identities parse_identities(std::string_view text, std::string_view source);
-
-enum class FilePermissions {
-  strict,  // as ssh demands: the file owned by root or the caller, no access for group or
-           // others; its folder owned by root or the caller, and not writable by group or
-           // others unless sticky (/tmp)
-  any,     // development only: what strict refuses is let through (and reported)
-};
 
 struct IdentityFile {
   Identities identities;
