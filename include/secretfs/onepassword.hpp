@@ -43,6 +43,11 @@ std::variant<Reference, std::string> parse_reference(std::string_view text);
 // 30 seconds, which a value served from its last read can never be.
 bool is_one_time_password(const Reference& reference);
 
+// Why such a reference is refused, for messages.
+inline constexpr std::string_view kOneTimePasswordRefused =
+    "a one-time password changes every 30 seconds, and secretfs serves the value it read last: "
+    "read the field's secret instead (no query)";
+
 enum class Failure {
   not_found,     // the vault, item, section or field does not exist (or is not shared with us)
   ambiguous,     // more than one item or field matches
@@ -76,6 +81,12 @@ struct Settings {
   // A stop requested here kills a running `op` at once (the daemon is stopping).
   std::stop_token stop;
 };
+
+// For commands run by hand (check, activate, sync): from now on, an interrupt (SIGINT, SIGTERM,
+// SIGHUP, SIGQUIT) kills the `op` that runs at that moment, which has a process group of its
+// own and so would not get the terminal's Ctrl-C, before the command dies of it as it would
+// have. Not for the daemon, which stops `op` through Settings::stop.
+void kill_op_on_interrupt();
 
 // One `op` invocation as recorded for the budget: "item get" or "read", and the reference(s).
 struct Request {

@@ -22,8 +22,9 @@ enum class FilePermissions {
 class PrivateFileError : public std::runtime_error {
  public:
   enum class Kind {
-    io,       // it could not be opened (a symbolic link in its place included) or read
-    refused,  // not a regular file, too large, or a rule of FilePermissions::strict broken
+    io,       // it could not be opened or read
+    refused,  // a link in its place, not a regular file, too large, or a rule of
+              // FilePermissions::strict broken
   };
   PrivateFileError(Kind kind, const std::string& message)
       : std::runtime_error(message), kind_(kind) {}

@@ -553,7 +553,7 @@ struct SyncOptions {
 };
 
 struct SyncTarget {
-  std::string label;  // the secret's name, or the file for a single reference
+  std::string label;  // the secret's name, or the reference when given alone
   std::string reference;
   std::filesystem::path file;
 };
@@ -603,7 +603,8 @@ std::vector<SyncTarget> targets_of(const manifest::Manifest& manifest,
 // Writes `value` to the target's file unless the file already holds it for the rule's
 // recipients; returns what was done, for the report.
 std::string sync_file(const SyncTarget& target, const SecretBytes& value,
-                      const age::Identities& identities, const std::optional<std::string>& rules) {
+                      const age::Identities& identities, const std::optional<std::string>& rules,
+                      std::uint64_t max_size) {
   refuse_link(target.file);
   const auto recipients = recipients_for(target.file, rules);
   if (const auto bytes = current_bytes(target.file)) {
@@ -615,21 +616,29 @@ std::string sync_file(const SyncTarget& target, const SecretBytes& value,
       return "unchanged";
     }
   }
-  replace_file(target.file, rules::seal(value.span(), recipients, form_of(target.file)));
+  const auto sealed = rules::seal(value.span(), recipients, form_of(target.file));
+  // The host refuses a file over its max_secret_size; better not to write one.
+  if (sealed.size() > max_size) {
+    throw Failure("its encrypted file would be " + std::to_string(sealed.size()) +
+                  " bytes, more than max_secret_size (" + std::to_string(max_size) + " bytes)");
+  }
+  replace_file(target.file, sealed);
   return "new value encrypted to " + counted(recipients.size(), "recipient");
 }
 
 int sync(const SyncOptions& options) {
   std::vector<SyncTarget> targets;
   manifest::OnePassword settings;
+  std::uint64_t max_size = manifest::kDefaultMaxSecretSize;
   if (options.manifest) {
     const AnyAccounts accounts;
     const auto manifest = manifest::load(*options.manifest, accounts);
     report_refused(manifest, options.arguments);
     settings = manifest.onepassword;
+    max_size = manifest.max_secret_size;
     targets = targets_of(manifest, options.arguments);
   } else if (options.arguments.size() == 2) {
-    targets.push_back({shown(options.arguments[1]), options.arguments[0], options.arguments[1]});
+    targets.push_back({options.arguments[0], options.arguments[0], options.arguments[1]});
   } else {
     throw Failure("give --manifest FILE [SECRET...], or a REFERENCE and a FILE");
   }
@@ -655,6 +664,10 @@ int sync(const SyncOptions& options) {
     if (const auto* reason = std::get_if<std::string>(&parsed)) {
       throw Failure(target.label + ": source " + target.reference + ": " + *reason);
     }
+    if (onepassword::is_one_time_password(std::get<onepassword::Reference>(parsed))) {
+      throw Failure(target.label + ": source " + target.reference + ": " +
+                    std::string(onepassword::kOneTimePasswordRefused));
+    }
     references.push_back(std::get<onepassword::Reference>(std::move(parsed)));
   }
   std::string config = (std::filesystem::temp_directory_path() / "secretfs-op-XXXXXX").string();
@@ -665,7 +678,9 @@ int sync(const SyncOptions& options) {
   client_settings.op = settings.op;
   client_settings.timeout = settings.timeout;
   client_settings.config_dir = config;
+  client_settings.max_value_size = max_size;
   std::vector<onepassword::Result> results;
+  onepassword::kill_op_on_interrupt();
   try {
     onepassword::Client client(client_settings,
                                onepassword::read_token_file(settings.token_file));
@@ -684,13 +699,18 @@ int sync(const SyncOptions& options) {
         throw Failure(target.reference + ": " + std::string(onepassword::to_string(error->failure)) +
                       ": " + error->message);
       }
-      const std::string done =
-          sync_file(target, std::get<SecretBytes>(results[index]), identities, options.rules);
+      const std::string done = sync_file(target, std::get<SecretBytes>(results[index]),
+                                         identities, options.rules, max_size);
       std::printf("%s: %s: %s\n", shown(target.file).c_str(), target.label.c_str(), done.c_str());
     } catch (const std::exception& error) {
       std::fprintf(stderr, "error: %s: %s\n", target.label.c_str(), error.what());
       ++failed;
     }
+  }
+  if (failed == targets.size()) {
+    throw Failure(targets.size() == 1 ? std::string("the file was not synced")
+                                      : "none of the " + counted(targets.size(), "file") +
+                                            " was synced");
   }
   if (failed > 0) {
     throw Failure(std::to_string(failed) + " of " + counted(targets.size(), "file") +

@@ -2,6 +2,7 @@
 #include <grp.h>
 #include <pwd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -133,9 +134,12 @@ int activate(const ActivateFlags& flags) {
   // Values from 1Password are read, and cached, before the generation that serves them is
   // checked and stored; a manifest without any creates nothing before it is checked.
   std::vector<std::string> problems;
+  std::vector<std::string> new_values;
   if (!references_of(file.manifest).empty()) {
     auto state = state::StateDir::open(state_dir);
-    problems = read_new_values(state, file.manifest);
+    auto values = read_new_values(state, file.manifest);
+    problems = std::move(values.problems);
+    new_values = std::move(values.changed);
     state.attach_values(file.manifest);
   }
   for (auto& problem : fs::validate(file.manifest, FilePermissions::strict)) {
@@ -153,7 +157,10 @@ int activate(const ActivateFlags& flags) {
   const auto lock = state.lock();
   const auto previous = state.current();
   const state::Stored stored = state.store(file.manifest, file.text);
-  const auto changed = changes(state, previous, stored.number);
+  auto changed = changes(state, previous, stored.number);
+  changed.insert(changed.end(), new_values.begin(), new_values.end());
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
   const Switched switched = make_current(state, stored.number);
   const auto pruned = prune(state, file.manifest.keep_generations);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <variant>
 
 #include "fs/keyring.hpp"
@@ -72,8 +73,8 @@ std::vector<std::string> references_of(const manifest::Manifest& manifest) {
   return references;
 }
 
-std::vector<std::string> read_new_values(state::StateDir& state,
-                                         const manifest::Manifest& manifest) {
+NewValues read_new_values(state::StateDir& state, const manifest::Manifest& manifest) {
+  onepassword::kill_op_on_interrupt();
   const fs::Keyring keyring =
       fs::load_keyring(manifest.identities, FilePermissions::strict);
   std::vector<std::string> missing;
@@ -82,18 +83,19 @@ std::vector<std::string> read_new_values(state::StateDir& state,
       missing.push_back(reference);
     }
   }
-  if (missing.empty()) {
-    return {};
-  }
-  std::vector<std::string> problems;
+  NewValues found;
+  std::set<std::string> read;
   for (const auto& outcome : fs::read_values(state, manifest.onepassword, keyring, missing,
                                              manifest.max_secret_size)) {
     if (!outcome.error) {
+      if (outcome.changed) {
+        read.insert(outcome.reference);
+      }
       continue;
     }
     const std::string what = secrets_reading(manifest, outcome.reference);
     if (is_definite(*outcome.error)) {
-      problems.push_back(what + ": 1Password: " + describe(*outcome.error));
+      found.problems.push_back(what + ": 1Password: " + describe(*outcome.error));
     } else {
       std::fprintf(stderr,
                    "warning: %s: not read from 1Password: %s; it is served once the daemon "
@@ -101,7 +103,22 @@ std::vector<std::string> read_new_values(state::StateDir& state,
                    what.c_str(), describe(*outcome.error).c_str());
     }
   }
-  return problems;
+  std::set<std::string> secrets;
+  for (const auto& secret : manifest.secrets) {
+    if (secret.from_onepassword && read.contains(secret.source)) {
+      secrets.insert(secret.name);
+    }
+  }
+  for (const auto& name : secrets) {
+    found.changed.push_back(name);
+  }
+  for (const auto& rendered : manifest.templates) {
+    if (std::any_of(rendered.references.begin(), rendered.references.end(),
+                    [&](const std::string& name) { return secrets.contains(name); })) {
+      found.changed.push_back(rendered.name);
+    }
+  }
+  return found;
 }
 
 ReferenceFindings check_references(const manifest::Manifest& manifest) {
@@ -110,6 +127,7 @@ ReferenceFindings check_references(const manifest::Manifest& manifest) {
   if (references.empty()) {
     return findings;
   }
+  onepassword::kill_op_on_interrupt();
   std::optional<state::StateDir> state;
   try {
     if (std::filesystem::exists(manifest.state_dir)) {

@@ -16,10 +16,16 @@ std::vector<std::string> references_of(const manifest::Manifest& manifest);
 // generation serves it at once. A reference with a cached value is not read: a switch never
 // waits on the network for what it can serve already (the daemon refreshes it). Prints a
 // warning for each read that failed for a passing reason (network, token, rate limit, timeout):
-// such a secret is served once the daemon reads it. Returns one problem per reference that
-// 1Password says does not exist or is ambiguous, which refuses the activation.
-std::vector<std::string> read_new_values(state::StateDir& state,
-                                         const manifest::Manifest& manifest);
+// such a secret is served once the daemon reads it.
+struct NewValues {
+  // One per reference that 1Password says does not exist, is ambiguous or cannot be used (or
+  // whose token file is refused): each refuses the activation.
+  std::vector<std::string> problems;
+  // The secrets, and the templates inserting them, whose reference now has a value that the
+  // host did not have before: they change for their readers even where the generation does not.
+  std::vector<std::string> changed;
+};
+NewValues read_new_values(state::StateDir& state, const manifest::Manifest& manifest);
 
 // For `check`: with a readable token file, whether each reference resolves (nothing is kept).
 struct ReferenceFindings {

@@ -44,9 +44,11 @@ UniqueFd open_file(const std::filesystem::path& path, const std::string& name) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int error = errno;
-    throw PrivateFileError(Kind::io, name + ": cannot open: " +
-                                         (error == ELOOP ? "is a symbolic link, which is refused"
-                                                         : std::strerror(error)));
+    if (error == ELOOP) {
+      throw PrivateFileError(Kind::refused,
+                             name + ": cannot open: is a symbolic link, which is refused");
+    }
+    throw PrivateFileError(Kind::io, name + ": cannot open: " + std::strerror(error));
   }
   return UniqueFd(fd);
 }

@@ -102,8 +102,13 @@ void Refresher::run(std::stop_token stop) {
 }
 
 // The references of `set`, each with when it is read next. A reference seen before keeps its
-// schedule; a new one is read now when it has no cached value, else when that value is due.
+// schedule, brought forward when a switch shortened `refresh` or `retry`, and takes a value that
+// an activation read meanwhile; a new one is read now when it has no cached value, else when
+// that value is due.
 void Refresher::plan(const SecretSet& set) {
+  const auto& settings = set.onepassword();
+  const bool shortened = planned_with_ && (settings.refresh < planned_with_->refresh ||
+                                           settings.retry < planned_with_->retry);
   std::map<std::string, Schedule> planned;
   for (const auto& secret : set.refreshed()) {
     auto [found, added] = planned.try_emplace(secret.reference);
@@ -111,25 +116,57 @@ void Refresher::plan(const SecretSet& set) {
     if (!added) {
       continue;
     }
+    Schedule& schedule = found->second;
     if (const auto old = schedules_.find(secret.reference); old != schedules_.end()) {
-      auto secrets = std::move(found->second.secrets);
-      found->second = old->second;
-      found->second.secrets = std::move(secrets);
+      auto secrets = std::move(schedule.secrets);
+      schedule = old->second;
+      schedule.secrets = std::move(secrets);
+      if (schedule.last_error) {
+        adopt_cached_value(secret.reference, settings, schedule);
+      }
+      if (shortened) {
+        schedule.next = std::min(schedule.next, latest_next(settings, schedule));
+      }
       continue;
     }
-    found->second.next = Clock::now();
-    try {
-      if (const auto cached = state_.cached_value(secret.reference)) {
-        found->second.fetched = cached->fetched;
-        const auto age = std::chrono::seconds(std::max<std::int64_t>(0, seconds_now() - cached->fetched));
-        const auto wait = next_refresh(set.onepassword());
-        found->second.next = Clock::now() + (age < wait ? wait - age : Clock::duration::zero());
-      }
-    } catch (const std::exception& error) {
-      spdlog::error("1Password: {}", error.what());
-    }
+    schedule.next = Clock::now();
+    adopt_cached_value(secret.reference, settings, schedule);
   }
   schedules_ = std::move(planned);
+  planned_with_ = Intervals{settings.refresh, settings.retry};
+}
+
+// When the state directory holds a value of `reference` read later than `schedule` knows of (by
+// `secretfs activate`, or before this daemon started), `schedule` starts from it.
+void Refresher::adopt_cached_value(const std::string& reference,
+                                   const manifest::OnePassword& settings, Schedule& schedule) {
+  try {
+    const auto cached = state_.cached_value(reference);
+    if (!cached || cached->fetched <= schedule.fetched) {
+      return;
+    }
+    schedule.fetched = cached->fetched;
+    schedule.failures = 0;
+    schedule.last_error.reset();
+    const auto age =
+        std::chrono::seconds(std::max<std::int64_t>(0, seconds_now() - cached->fetched));
+    const auto wait = next_refresh(settings);
+    schedule.next = Clock::now() + (age < wait ? wait - age : Clock::duration::zero());
+  } catch (const std::exception& error) {
+    spdlog::error("1Password: {}", error.what());
+  }
+}
+
+// The latest a reference may be read next under `settings`: `refresh` after its last value, or
+// its backoff from now after a failure.
+Refresher::Clock::time_point Refresher::latest_next(const manifest::OnePassword& settings,
+                                                   const Schedule& schedule) const {
+  if (schedule.last_error) {
+    return Clock::now() + backoff(settings, schedule.failures);
+  }
+  const auto age =
+      std::chrono::seconds(std::max<std::int64_t>(0, seconds_now() - schedule.fetched));
+  return Clock::now() + (age < settings.refresh ? settings.refresh - age : Clock::duration::zero());
 }
 
 // The item a reference reads, as `op item get` is run for it: references of one item are read
@@ -174,16 +211,16 @@ void Refresher::read_due(const SecretSet& set) {
   }
 }
 
-// Reschedules each reference read; returns the secrets whose value changed. The references of
-// one item keep one schedule, and a rate limit or a refused token, which every request would
-// meet, holds back every reference, read this time or not.
+// Reschedules each reference read; returns the secrets whose value changed. Each reference
+// backs off by its own failures in a row (the references of one item are still read together,
+// whenever the first of them is due), and a rate limit or a refused token, which every request
+// would meet, holds back every reference, read this time or not.
 std::vector<std::string> Refresher::note(const manifest::OnePassword& settings,
                                          const std::vector<ValueOutcome>& outcomes) {
   std::vector<std::string> changed;
   const std::lock_guard lock(mutex_);
   const auto now = Clock::now();
   const auto refreshed = now + next_refresh(settings);
-  std::map<std::string, unsigned> failures_by_item;
   std::optional<Clock::time_point> hold;
   for (const auto& outcome : outcomes) {
     const auto found = schedules_.find(outcome.reference);
@@ -191,30 +228,20 @@ std::vector<std::string> Refresher::note(const manifest::OnePassword& settings,
       continue;
     }
     Schedule& schedule = found->second;
-    if (outcome.error) {
-      ++schedule.failures;
-      schedule.last_error = outcome.error;
-      auto& most = failures_by_item[item_of(outcome.reference)];
-      most = std::max(most, schedule.failures);
+    if (!outcome.error) {
+      schedule.failures = 0;
+      schedule.last_error.reset();
+      schedule.fetched = seconds_now();
+      schedule.next = refreshed;
+      if (outcome.changed) {
+        spdlog::info("1Password: new value of {} for secret {}", outcome.reference,
+                     names_of(schedule.secrets));
+        changed.insert(changed.end(), schedule.secrets.begin(), schedule.secrets.end());
+      }
       continue;
     }
-    schedule.failures = 0;
-    schedule.last_error.reset();
-    schedule.fetched = seconds_now();
-    schedule.next = refreshed;
-    if (outcome.changed) {
-      spdlog::info("1Password: new value of {} for secret {}", outcome.reference,
-                   names_of(schedule.secrets));
-      changed.insert(changed.end(), schedule.secrets.begin(), schedule.secrets.end());
-    }
-  }
-  for (const auto& outcome : outcomes) {
-    const auto found = schedules_.find(outcome.reference);
-    if (!outcome.error || found == schedules_.end()) {
-      continue;
-    }
-    Schedule& schedule = found->second;
-    schedule.failures = failures_by_item[item_of(outcome.reference)];
+    ++schedule.failures;
+    schedule.last_error = outcome.error;
     const auto wait = backoff(settings, schedule.failures);
     schedule.next = now + wait;
     const auto failure = outcome.error->failure;

@@ -57,8 +57,18 @@ class Refresher {
     std::int64_t fetched = 0;  // wall clock: when its value was last read; 0: never
   };
 
+  // The intervals of the last plan, to see a switch shorten them.
+  struct Intervals {
+    std::chrono::milliseconds refresh;
+    std::chrono::milliseconds retry;
+  };
+
   void run(std::stop_token stop);
   void plan(const SecretSet& set);
+  void adopt_cached_value(const std::string& reference, const manifest::OnePassword& settings,
+                          Schedule& schedule);
+  Clock::time_point latest_next(const manifest::OnePassword& settings,
+                                const Schedule& schedule) const;
   void read_due(const SecretSet& set);
   std::vector<std::string> note(const manifest::OnePassword& settings,
                                 const std::vector<ValueOutcome>& outcomes);
@@ -75,6 +85,7 @@ class Refresher {
   std::condition_variable_any woken_;
   bool wake_ = true;
   std::map<std::string, Schedule> schedules_;  // by reference
+  std::optional<Intervals> planned_with_;
   std::jthread thread_;  // last: stopped and joined before the rest goes
 };
 

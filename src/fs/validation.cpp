@@ -198,9 +198,7 @@ Findings examine(const manifest::Manifest& manifest, FilePermissions permissions
     } else if (onepassword::is_one_time_password(std::get<onepassword::Reference>(parsed))) {
       // A code is good for 30 seconds; a value is served from its last read, up to `refresh`
       // old, and `sync` would freeze one in a file.
-      problems.push_back(where +
-                         "a one-time password changes every 30 seconds, and secretfs serves "
-                         "the value it read last: read the field's secret instead (no query)");
+      problems.push_back(where + std::string(onepassword::kOneTimePasswordRefused));
     }
   }
   Keyring keyring = load_keyring(manifest.identities, permissions);

@@ -12,6 +12,7 @@
 
 #include "secretfs/age/age.hpp"
 #include "secretfs/age/key_files.hpp"
+#include "secretfs/private_file.hpp"
 
 namespace secretfs::fs {
 
@@ -66,12 +67,19 @@ std::vector<onepassword::Result> fetch(const manifest::OnePassword& settings,
   return results;
 }
 
-// The token, or the outcome every reference gets without one.
-std::variant<SecretBytes, std::string> token_of(const manifest::OnePassword& settings) {
+// The token, or why every reference fails without one: a token file that cannot be read may yet
+// appear (authentication failed, retried), one that is refused (others may read it, it is a
+// link, it holds no token) is a mistake to fix (unusable).
+std::variant<SecretBytes, onepassword::Error> token_of(const manifest::OnePassword& settings) {
   try {
     return onepassword::read_token_file(settings.token_file);
+  } catch (const PrivateFileError& error) {
+    return onepassword::Error{error.kind() == PrivateFileError::Kind::io
+                                  ? onepassword::Failure::auth
+                                  : onepassword::Failure::unusable,
+                              error.what()};
   } catch (const std::exception& error) {
-    return std::string(error.what());
+    return onepassword::Error{onepassword::Failure::unusable, error.what()};
   }
 }
 
@@ -138,8 +146,8 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
                       "no identity to encrypt the value to (the manifest's identities)");
   }
   auto token = token_of(settings);
-  if (auto* error = std::get_if<std::string>(&token)) {
-    return all_failed(references, onepassword::Failure::auth, *error);
+  if (auto* error = std::get_if<onepassword::Error>(&token)) {
+    return all_failed(references, error->failure, error->message);
   }
   auto results = fetch(settings, op_config_dir(state), references, max_size,
                        std::move(std::get<SecretBytes>(token)), std::move(stop));
@@ -183,8 +191,8 @@ std::vector<ValueOutcome> resolve_values(const state::StateDir* state,
     return {};
   }
   auto token = token_of(settings);
-  if (auto* error = std::get_if<std::string>(&token)) {
-    return all_failed(references, onepassword::Failure::auth, *error);
+  if (auto* error = std::get_if<onepassword::Error>(&token)) {
+    return all_failed(references, error->failure, error->message);
   }
   // Without a state directory yet, `op` gets a private folder of its own for this run.
   std::filesystem::path config_dir;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -46,6 +47,19 @@ constexpr auto kStopPollInterval = std::chrono::milliseconds(100);
 // An item holds a few values and their labels: its JSON may be this many times one value.
 constexpr std::uint64_t kItemSizeFactor = 4;
 constexpr std::uint64_t kItemSizeSlack = std::uint64_t{1} << 20;
+
+// The process group of the `op` that runs now (0: none), for kill_op_on_interrupt's handler.
+std::atomic<pid_t> running_group{0};
+static_assert(std::atomic<pid_t>::is_always_lock_free, "read in a signal handler");
+
+// Async-signal-safe: kill and raise only. SA_RESETHAND has put the default action back, and
+// the signal, blocked while this runs, ends the process once the handler returns.
+extern "C" void kill_op_and_die(int signal) {
+  if (const pid_t group = running_group.load(); group > 0) {
+    ::kill(-group, SIGKILL);
+  }
+  ::raise(signal);
+}
 
 std::string octal_mode(mode_t mode) {
   char text[8];
@@ -385,16 +399,31 @@ std::variant<std::filesystem::path, Error> trusted_program(const std::filesystem
     return Error{Failure::unusable, "cannot run `" + program.string() + "`: " +
                                         std::generic_category().message(error.value())};
   }
-  for (auto entry = real; ; entry = entry.parent_path()) {
-    if (std::string problem = changeable_by_others(entry, entry == real); !problem.empty()) {
-      return Error{Failure::unusable, "refusing to run `" + program.string() + "` with the "
-                                      "token: " + problem};
-    }
-    if (entry == entry.root_path()) {
-      break;
+  // The program and every folder above it, and also every folder of the path as written: a
+  // link on the way (the program itself, or a folder) leads elsewhere only as long as no other
+  // user may replace it, which the folder that holds it decides.
+  for (const auto& start : {real, path.parent_path()}) {
+    for (auto entry = start; ; entry = entry.parent_path()) {
+      if (std::string problem = changeable_by_others(entry, entry == real); !problem.empty()) {
+        return Error{Failure::unusable, "refusing to run `" + program.string() + "` with the "
+                                        "token: " + problem};
+      }
+      if (entry == entry.root_path()) {
+        break;
+      }
     }
   }
   return real;
+}
+
+void kill_op_on_interrupt() {
+  struct sigaction action {};
+  action.sa_handler = kill_op_and_die;
+  action.sa_flags = SA_RESETHAND;
+  ::sigemptyset(&action.sa_mask);
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+    ::sigaction(signal, &action, nullptr);
+  }
 }
 
 Output run_op(const Settings& settings, const SecretBytes& token,
@@ -437,6 +466,7 @@ Output run_op(const Settings& settings, const SecretBytes& token,
     return Error{Failure::unusable,
                  "cannot run " + program_name(settings) + ": " + std::strerror(failed)};
   }
+  running_group.store(pid);
   output.write.close();
   diagnostics.write.close();
 
@@ -446,6 +476,7 @@ Output run_op(const Settings& settings, const SecretBytes& token,
       collected.timed_out ||
       (!collected.too_large && !collected.stopped && !exited_by(pid, deadline, settings.stop));
   collected.stopped = collected.stopped || settings.stop.stop_requested();
+  running_group.store(0);  // before the reap, after which the number may be another's
   const int status = reap(pid);
   return outcome(settings, collected, timed_out, status, printed, limit);
 }

@@ -1,6 +1,8 @@
 // Secret references, checked as strictly as 1Password documents them: a name with a character
 // outside the documented set must be written as its ID, so nothing here has to guess how `op`
 // would read it.
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -108,8 +110,24 @@ std::variant<Reference, std::string> parse_reference(std::string_view text) {
   return reference;
 }
 
+// Any parameter of the query that asks for a one-time code, however it is spelt.
 bool is_one_time_password(const Reference& reference) {
-  return reference.query == "attribute=otp" || reference.query == "attribute=totp";
+  const auto lower = [](std::string_view text) {
+    std::string folded(text);
+    std::transform(folded.begin(), folded.end(), folded.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return folded;
+  };
+  std::string_view query = reference.query;
+  while (!query.empty()) {
+    const auto end = query.find('&');
+    const std::string parameter = lower(query.substr(0, end));
+    if (parameter == "attribute=otp" || parameter == "attribute=totp") {
+      return true;
+    }
+    query = end == std::string_view::npos ? std::string_view{} : query.substr(end + 1);
+  }
+  return false;
 }
 
 std::string_view to_string(Failure failure) {

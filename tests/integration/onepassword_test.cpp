@@ -4,6 +4,7 @@
 // growing wait, a boot without 1Password, a reboot offline, a rollback to a reference that no
 // longer resolves, binary values, and a token file that others can read.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -463,16 +465,125 @@ TEST_CASE("a token file that others can read is refused", "[onepassword]") {
   const auto report = scenario.dir() / "report";
   const auto manifest = scenario.manifest(account.settings() +
                                           op_secret("db/password", "op://Prod/db/password"));
+  const std::string refusal = "error: secret `db/password` (op://Prod/db/password): 1Password: "
+                              "cannot run op: token file " +
+                              account.token_file().string() +
+                              ": mode 0644 gives access to group or others; chmod 600 it\n";
+  CHECK(run(cli() + " check --manifest " + shell_quoted(manifest) + " > " +
+            shell_quoted(report)) == 1);
+  CHECK(read_file(report) == refusal + manifest.string() + ": 1 secret, 1 problem\n");
   CHECK(run(cli() + " activate --manifest " + shell_quoted(manifest) + " 2> " +
-            shell_quoted(report)) == 0);
-  const std::string text = read_file(report);
-  INFO(text);
-  CHECK(text == "warning: secret `db/password` (op://Prod/db/password): not read from "
-                "1Password: authentication failed: token file " +
-                    account.token_file().string() +
-                    ": mode 0644 gives access to group or others; chmod 600 it; it is served "
-                    "once the daemon reads it, until then opening it fails with EIO\n");
+            shell_quoted(report)) == 1);
+  CHECK(read_file(report) == refusal +
+                                 "secretfs: 1 problem; nothing was activated and the current "
+                                 "generation keeps serving\n");
   CHECK(account.calls().empty());
+}
+
+TEST_CASE("a value that a later activation reads is listed as changed and warned of no more",
+          "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  account.mode("down");
+  const auto manifest = scenario.manifest(account.settings() +
+                                          op_secret("db/password", "op://Prod/db/password"));
+  const std::string activate = cli() + " activate --json --manifest " + shell_quoted(manifest);
+  REQUIRE(run(activate + " > /dev/null 2>&1") == 0);
+  Mount mount(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+  CHECK(read_as(mount / "db/password", kOwnerReader).error == EIO);
+  REQUIRE(warns(status_when(scenario,
+                            [](const json& s) { return warns(s, "no value from 1Password"); }),
+                "no value from 1Password"));
+
+  // The daemon would try again in a minute; this activation reads the value first.
+  account.mode("");
+  const json report = json::parse(output_of(activate));
+  CHECK(report.at("created") == false);
+  CHECK(report.at("changed") == json::array({"db/password"}));
+  CHECK(read_as(mount / "db/password", kOwnerReader).content == "hunter2");
+  CHECK_FALSE(warns(status_when(scenario, [](const json& s) { return !warns(s, "db/password"); }),
+                    "db/password"));
+}
+
+TEST_CASE("a shorter refresh takes effect at the switch that sets it", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  const auto slow = scenario.manifest(account.settings("1h") +
+                                      op_secret("db/password", "op://Prod/db/password"));
+  Mount mount(slow, scenario.mount_point());
+  REQUIRE(read_until(mount / "db/password", "hunter2").content == "hunter2");
+  const auto fast = scenario.manifest(account.settings("1s", "200ms") +
+                                      op_secret("db/password", "op://Prod/db/password"));
+  REQUIRE(run(cli() + " activate --manifest " + shell_quoted(fast) + " > /dev/null") == 0);
+  account.set("password", "rotated");
+  CHECK(read_until(mount / "db/password", "rotated").content == "rotated");
+}
+
+TEST_CASE("each reference of an item backs off by its own failures", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  const auto manifest = scenario.manifest(account.settings("1h", "500ms") +
+                                          op_secret("db/password", "op://Prod/db/password") +
+                                          op_secret("db/gone", "op://Prod/db/gone"));
+  Mount mount(manifest, scenario.mount_point());
+  REQUIRE(read_until(mount / "db/password", "hunter2").content == "hunter2");
+  // db/gone fails at every read of the item (0, 0.5, 1.5 s...); db/password is read with it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  account.mode("down");
+  const auto failures = [](const json& status, const std::string& reference) {
+    for (const auto& value : status.at("onepassword")) {
+      if (value.at("reference") == reference) {
+        return value.at("failures").get<unsigned>();
+      }
+    }
+    return 0U;
+  };
+  const json status = status_when(scenario, [&](const json& s) {
+    return failures(s, "op://Prod/db/password") > 0;
+  });
+  INFO(status.dump());
+  CHECK(failures(status, "op://Prod/db/password") == 1);
+  CHECK(failures(status, "op://Prod/db/gone") >= 4);
+  CHECK(read_as(mount / "db/password", kOwnerReader).content == "hunter2");
+}
+
+TEST_CASE("an interrupted command takes its op with it", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  account.mode("hang");
+  const auto manifest = scenario.manifest(account.settings() +
+                                          op_secret("db/password", "op://Prod/db/password"));
+  const auto pid_file = scenario.dir() / "activate.pid";
+  REQUIRE(run(cli() + " activate --manifest " + shell_quoted(manifest) +
+              " > /dev/null 2>&1 & echo $! > " + shell_quoted(pid_file)) == 0);
+  std::vector<json> calls;
+  for (int i = 0; i < kPolls && calls.empty(); ++i) {
+    std::this_thread::sleep_for(kPoll);
+    calls = account.calls();
+  }
+  REQUIRE(calls.size() == 1);
+  const pid_t command = std::stoi(read_file(pid_file));
+  const pid_t op = calls[0].at("pid").get<pid_t>();
+  REQUIRE(::kill(command, SIGINT) == 0);
+
+  // Gone, or a zombie waiting for init: either way no longer running with the token.
+  const auto running = [](pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string fields;
+    std::getline(stat, fields);
+    const auto end = fields.rfind(')');
+    return end != std::string::npos && end + 2 < fields.size() && fields[end + 2] != 'Z';
+  };
+  bool op_running = true;
+  bool command_running = true;
+  // Well within the 5 s timeout after which the command itself would have killed op.
+  for (int i = 0; i < 40 && (op_running || command_running); ++i) {
+    std::this_thread::sleep_for(kPoll);
+    op_running = running(op);
+    command_running = running(command);
+  }
+  CHECK_FALSE(op_running);
+  CHECK_FALSE(command_running);
 }
 
 TEST_CASE("sync writes 1Password values into secret files, only when they changed",
@@ -507,6 +618,39 @@ TEST_CASE("sync writes 1Password values into secret files, only when they change
   Mount mount(manifest, scenario.mount_point());
   CHECK(read_as(mount / "db/password", kRoot).content == "rotated");
   CHECK(account.calls().size() == calls);
+}
+
+TEST_CASE("sync refuses one-time codes and files the host would refuse", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  account.set("big", std::string(2000, 'x'));
+  write_file(scenario.dir() / "recipients.toml",
+             "[users]\nhost = \"" + scenario.recipient() +
+                 "\"\n[[rules]]\nfiles = \"*.age\"\nrecipients = [\"host\"]\n",
+             0644);
+  const auto report = scenario.dir() / "report";
+  const std::string options = " --token-file " + shell_quoted(account.token_file()) + " --op " +
+                              shell_quoted(scenario.dir() / "op") + " -i " +
+                              shell_quoted(scenario.key()) + " 2> " + shell_quoted(report);
+  const auto otp = scenario.dir() / "otp.age";
+  CHECK(run(cli() + " sync 'op://Prod/db/password?Attribute=OTP' " + shell_quoted(otp) +
+            options) == 1);
+  CHECK(read_file(report) ==
+        "secretfs: op://Prod/db/password?Attribute=OTP: source "
+        "op://Prod/db/password?Attribute=OTP: a one-time password changes every 30 seconds, "
+        "and secretfs serves the value it read last: read the field's secret instead (no "
+        "query)\n");
+  CHECK_FALSE(std::filesystem::exists(otp));
+
+  const auto manifest = scenario.manifest(
+      "max_secret_size = 1024\n" + account.settings() +
+      "[secrets.\"big\"]\nsource = \"op://Prod/db/big\"\nfile = \"big.age\"\n");
+  CHECK(run(cli() + " sync --manifest " + shell_quoted(manifest) + options) == 1);
+  CHECK(read_file(report) == "error: secret `big`: op://Prod/db/big: too large: the value is "
+                             "larger than 1024 bytes (max_secret_size)\n"
+                             "secretfs: the file was not synced\n");
+  CHECK_FALSE(std::filesystem::exists(scenario.dir() / "big.age"));
+  CHECK(account.calls().size() == 1);  // the one-time code was never asked for
 }
 
 TEST_CASE("fields of one item share one request at every refresh", "[onepassword]") {
@@ -563,6 +707,26 @@ TEST_CASE("check refuses what can never work: an unsafe op, a one-time password,
                                  "it\n" +
                                  small.string() + ": 1 secret, 1 problem\n");
   CHECK(account.calls().size() == 1);  // the read of `big` above, nothing since
+
+  // Nor through a link that another user could point elsewhere.
+  REQUIRE(::chmod(op.c_str(), 0755) == 0);
+  const auto open = scenario.dir() / "open";
+  std::filesystem::create_directory(open);
+  REQUIRE(::chmod(open.c_str(), 0777) == 0);
+  std::filesystem::create_symlink(op, open / "op");
+  const auto linked = scenario.manifest(
+      account.settings() + op_secret("db/password", "op://Prod/db/password"));
+  const std::string via_link = read_file(linked);
+  write_file(linked, std::regex_replace(via_link, std::regex("op = \"[^\"]*\""),
+                                        "op = \"" + (open / "op").string() + "\""),
+             0600);
+  CHECK(run(cli() + " check --manifest " + shell_quoted(linked) + " > " + shell_quoted(report)) ==
+        1);
+  CHECK(read_file(report).find("cannot run op: refusing to run `" + (open / "op").string() +
+                               "` with the token: " + open.string() +
+                               " (mode 0777) may be changed by group or others") !=
+        std::string::npos);
+  CHECK(account.calls().size() == 1);
 }
 
 TEST_CASE("new identities: activate reads again what the old ones encrypted", "[onepassword]") {

@@ -279,7 +279,7 @@ TEST_CASE("identity files that cannot be opened safely are refused", "[key_files
   SECTION("symbolic link") {
     const auto link = dir / "link";
     std::filesystem::create_symlink(target, link);
-    require_error([&] { load_identity_file(link, FilePermissions::any); }, ErrorKind::io,
+    require_error([&] { load_identity_file(link, FilePermissions::any); }, ErrorKind::key,
                   "identity file " + link.string() + ": cannot open: is a symbolic link");
   }
   SECTION("directory") {

@@ -291,6 +291,18 @@ TEST_CASE("malformed secret references are refused with a sentence", "[onepasswo
         "instead.");
 }
 
+TEST_CASE("a one-time code is recognised however its query is spelt", "[onepassword]") {
+  CHECK(is_one_time_password(reference("op://v/i/f?attribute=otp")));
+  CHECK(is_one_time_password(reference("op://v/i/f?attribute=totp")));
+  CHECK(is_one_time_password(reference("op://v/i/f?Attribute=OTP")));
+  CHECK(is_one_time_password(reference("op://v/i/f?ssh-format=openssh&attribute=otp")));
+  CHECK(is_one_time_password(reference("op://v/i/f?attribute=TOTP&x=1")));
+  CHECK_FALSE(is_one_time_password(reference("op://v/i/f")));
+  CHECK_FALSE(is_one_time_password(reference("op://v/i/f?attribute=type")));
+  CHECK_FALSE(is_one_time_password(reference("op://v/i/otp")));
+  CHECK_FALSE(is_one_time_password(reference("op://v/i/f?attribute=otpx")));
+}
+
 TEST_CASE("three fields of one item take one item get", "[onepassword]") {
   const FakeOp op;
   Client client(op.settings(), secret(kToken));
