@@ -204,6 +204,9 @@ void Refresher::read_due(const SecretSet& set) {
   const auto& settings = set.onepassword();
   const auto outcomes =
       read_values(state_, settings, set.keyring(), due, set.max_secret_size(), stop_);
+  if (stop_.stop_requested()) {
+    return;  // the daemon stops: `op` was killed, which says nothing about 1Password
+  }
   const auto changed = note(settings, outcomes);
   // Outside the lock: the daemon builds and serves a new set, and wakes this refresher.
   if (!changed.empty()) {
