@@ -82,6 +82,14 @@ struct Settings {
   std::stop_token stop;
 };
 
+// Why `program` (a path, or a bare name looked up in PATH) must not be run with the token
+// (Failure::unusable), or its real absolute path. It runs as root with the token, so no user
+// but root (or the caller) may be able to change what runs: the program and every folder above
+// it, and every folder of the path as written, must belong to root or the caller and not be
+// writable by group or others (a sticky folder excepted); a link on the way must belong to
+// root or the caller too, since in a sticky folder its owner may replace it.
+std::variant<std::filesystem::path, Error> trusted_program(const std::filesystem::path& program);
+
 // For commands run by hand (check, activate, sync): from now on, an interrupt (SIGINT, SIGTERM,
 // SIGHUP, SIGQUIT) kills the `op` that runs at that moment, which has a process group of its
 // own and so would not get the terminal's Ctrl-C, before the command dies of it as it would

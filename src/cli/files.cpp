@@ -556,6 +556,11 @@ struct SyncTarget {
   std::string label;  // the secret's name, or the reference when given alone
   std::string reference;
   std::filesystem::path file;
+
+  // The target and its reference, for messages, naming the reference once.
+  std::string described() const {
+    return label == reference ? reference : label + ": source " + reference;
+  }
 };
 
 // Owners and groups do not matter to sync, and a host's users are rarely an admin's: any name
@@ -662,10 +667,10 @@ int sync(const SyncOptions& options) {
   for (const auto& target : targets) {
     auto parsed = onepassword::parse_reference(target.reference);
     if (const auto* reason = std::get_if<std::string>(&parsed)) {
-      throw Failure(target.label + ": source " + target.reference + ": " + *reason);
+      throw Failure(target.described() + ": " + *reason);
     }
     if (onepassword::is_one_time_password(std::get<onepassword::Reference>(parsed))) {
-      throw Failure(target.label + ": source " + target.reference + ": " +
+      throw Failure(target.described() + ": " +
                     std::string(onepassword::kOneTimePasswordRefused));
     }
     references.push_back(std::get<onepassword::Reference>(std::move(parsed)));
@@ -696,14 +701,14 @@ int sync(const SyncOptions& options) {
     const SyncTarget& target = targets[index];
     try {
       if (const auto* error = std::get_if<onepassword::Error>(&results[index])) {
-        throw Failure(target.reference + ": " + std::string(onepassword::to_string(error->failure)) +
-                      ": " + error->message);
+        throw Failure(std::string(onepassword::to_string(error->failure)) + ": " +
+                      error->message);
       }
       const std::string done = sync_file(target, std::get<SecretBytes>(results[index]),
                                          identities, options.rules, max_size);
       std::printf("%s: %s: %s\n", shown(target.file).c_str(), target.label.c_str(), done.c_str());
     } catch (const std::exception& error) {
-      std::fprintf(stderr, "error: %s: %s\n", target.label.c_str(), error.what());
+      std::fprintf(stderr, "error: %s: %s\n", target.described().c_str(), error.what());
       ++failed;
     }
   }

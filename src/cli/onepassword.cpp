@@ -84,11 +84,31 @@ NewValues read_new_values(state::StateDir& state, const manifest::Manifest& mani
     }
   }
   NewValues found;
+  if (missing.empty()) {
+    // Nothing to read, but what the daemon will need to read them again is checked all the same.
+    const auto error = fs::settings_problem(manifest.onepassword);
+    if (error && is_definite(*error)) {
+      found.problems.push_back("[onepassword]: " + describe(*error));
+    }
+    return found;
+  }
+  // Only a value the host did not have is a change for its readers; one read again for new
+  // identities is most likely the same value.
+  std::set<std::string> had_value;
+  for (const auto& reference : missing) {
+    try {
+      if (state.cached_value(reference)) {
+        had_value.insert(reference);
+      }
+    } catch (const state::StateError&) {
+      // An index that cannot be read holds no value the host could serve.
+    }
+  }
   std::set<std::string> read;
   for (const auto& outcome : fs::read_values(state, manifest.onepassword, keyring, missing,
                                              manifest.max_secret_size)) {
     if (!outcome.error) {
-      if (outcome.changed) {
+      if (outcome.changed && !had_value.contains(outcome.reference)) {
         read.insert(outcome.reference);
       }
       continue;

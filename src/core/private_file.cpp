@@ -67,27 +67,42 @@ void add_file_problems(const struct stat& status, const std::string& name,
 }
 
 // Whoever may write to the folder that holds the file can rename another file over it,
-// whatever the file's own mode says (ssh's StrictModes refuses such a folder too). A sticky
-// folder such as /tmp lets only a file's owner rename or remove it. stat, not lstat: the file
-// was opened without following a link in its last component, so it is in the folder its
-// parent resolves to.
+// whatever the file's own mode says; whoever may write to a folder further up can rename the
+// folder below and put another in its place. So, as ssh's StrictModes does, every folder from
+// the file's up to the root must belong to root or the caller and not be writable by group or
+// others, unless sticky (/tmp), where only an entry's owner may rename or remove it. The
+// folders above are those of the real path, as the kernel found the file.
 void add_folder_problems(const std::filesystem::path& path, const std::string& name,
                          std::vector<std::string>& problems) {
-  const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : ".";
-  struct stat status {};
-  if (::stat(folder.c_str(), &status) != 0) {
+  const std::filesystem::path nearest = path.has_parent_path() ? path.parent_path() : ".";
+  std::error_code error;
+  std::filesystem::path folder = std::filesystem::canonical(nearest, error);
+  if (error) {
     return;  // the file itself was opened through it; nothing more can be learnt
   }
-  const std::string described = name + ": its folder " + folder.string() + " (owner uid " +
-                                std::to_string(status.st_uid) + ", mode " +
-                                octal_mode(status.st_mode) + ")";
-  if (!owned_by_root_or_caller(status)) {
-    problems.push_back(described + " belongs to another user, who could replace the file; want " +
-                       wanted_owner() + " (chown root " + folder.string() + ")");
-  }
-  if ((status.st_mode & kWritableByGroupOrOthers) != 0 && (status.st_mode & S_ISVTX) == 0) {
-    problems.push_back(described + " lets group or others replace the file; chmod go-w " +
-                       folder.string() + ", or keep the file in a folder only root may change");
+  for (bool first = true;; first = false) {
+    struct stat status {};
+    if (::stat(folder.c_str(), &status) != 0) {
+      return;
+    }
+    const std::string shown = first ? nearest.string() : folder.string();
+    const std::string described =
+        name + (first ? ": its folder " : ": the folder above it ") + shown + " (owner uid " +
+        std::to_string(status.st_uid) + ", mode " + octal_mode(status.st_mode) + ")";
+    if (!owned_by_root_or_caller(status)) {
+      problems.push_back(described + " belongs to another user, who could replace the file; " +
+                         "want " + wanted_owner() + " (chown root " + shown + ")");
+      return;
+    }
+    if ((status.st_mode & kWritableByGroupOrOthers) != 0 && (status.st_mode & S_ISVTX) == 0) {
+      problems.push_back(described + " lets group or others replace the file; chmod go-w " +
+                         shown + ", or keep the file in a folder only root may change");
+      return;
+    }
+    if (folder == folder.root_path()) {
+      return;
+    }
+    folder = folder.parent_path();
   }
 }
 

@@ -1,6 +1,7 @@
 #include "fs/mount.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <malloc.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -46,6 +47,9 @@ constexpr const char* kMountOptions =
 constexpr std::size_t kLogLineSize = 1024;
 // The nice value of work that may wait for the requests of readers: the first check of files.
 constexpr int kBackgroundNice = 10;
+// `systemctl --no-block` returns at once; one that does not (D-Bus stuck) is killed.
+constexpr std::chrono::seconds kSystemctlTimeout{30};
+constexpr std::chrono::milliseconds kSystemctlPoll{20};
 
 // A process holding plaintext must not leave it in a core dump, and must not be readable
 // through /proc or ptrace by a process of the same uid.
@@ -440,34 +444,39 @@ class Daemon {
   // them, so new opens get them (open files keep the bytes they have), and the units that
   // read them are restarted or reloaded.
   void refreshed(const std::vector<std::string>& secrets) {
-    const std::lock_guard switching(switch_mutex_);
-    const auto number = served_->current()->generation();
-    std::shared_ptr<const SecretSet> set;
-    try {
-      if (number == 0 && unstored_) {
-        manifest::Manifest manifest = *unstored_;
-        state_->attach_values(manifest);
-        set = build(std::move(manifest), 0, FileChecks::now);
-      } else {
-        set = load_generation(number, FileChecks::now);
+    manifest::Units units;
+    {
+      const std::lock_guard switching(switch_mutex_);
+      const auto number = served_->current()->generation();
+      std::shared_ptr<const SecretSet> set;
+      try {
+        if (number == 0 && unstored_) {
+          manifest::Manifest manifest = *unstored_;
+          state_->attach_values(manifest);
+          set = build(std::move(manifest), 0, FileChecks::now);
+        } else {
+          set = load_generation(number, FileChecks::now);
+        }
+      } catch (const std::exception& error) {
+        spdlog::error("1Password: could not serve the new values: {}", error.what());
+        return;
       }
-    } catch (const std::exception& error) {
-      spdlog::error("1Password: could not serve the new values: {}", error.what());
-      return;
+      served_->replace(set);
+      for (const auto& secret : secrets) {
+        AuditEvent event{secret, number, 0, 0, ::getpid(), Outcome::refreshed, 0};
+        served_->audit().record(set->audit_log(), event);
+      }
+      units = set->units_for(secrets);
     }
-    served_->replace(set);
-    for (const auto& secret : secrets) {
-      AuditEvent event{secret, number, 0, 0, ::getpid(), Outcome::refreshed, 0};
-      served_->audit().record(set->audit_log(), event);
-    }
-    const manifest::Units units = set->units_for(secrets);
+    // Outside the lock: `status` and switches never wait for systemctl.
     run_systemctl("try-restart", units.restart);
     run_systemctl("try-reload-or-restart", units.reload);
     give_back_memory();
   }
 
   // `systemctl --no-block VERB -- UNITS`: queued, not waited for, so that a unit that takes
-  // long to restart never holds the daemon. SECRETFS_SYSTEMCTL names another program (tests).
+  // long to restart never holds the daemon; a systemctl that itself hangs is killed after
+  // kSystemctlTimeout. SECRETFS_SYSTEMCTL names another program (tests).
   static void run_systemctl(const char* verb, const std::vector<std::string>& units) {
     if (units.empty()) {
       return;
@@ -487,12 +496,24 @@ class Daemon {
       spdlog::error("could not run {}: {}", words[0], std::strerror(error));
       return;
     }
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
     std::string list;
     for (const auto& unit : units) {
       list += (list.empty() ? "" : " ") + unit;
+    }
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + kSystemctlTimeout;
+    pid_t waited = 0;
+    while ((waited = ::waitpid(child, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(kSystemctlPoll);
+    }
+    if (waited == 0) {
+      ::kill(child, SIGKILL);
+      while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+      }
+      spdlog::error("{} {} {} did not finish within {} s and was killed", words[0], verb, list,
+                    kSystemctlTimeout.count());
+      return;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       spdlog::info("{} {}: a 1Password value they read changed", verb, list);

@@ -116,6 +116,16 @@ std::variant<std::vector<std::uint8_t>, onepassword::Error> encrypted(
   return ciphertext;
 }
 
+// The blob that holds the cached value of `reference` now; "" for none (or none readable).
+std::string cached_blob(const state::StateDir& state, const std::string& reference) {
+  try {
+    const auto cached = state.cached_value(reference);
+    return cached ? cached->blob : std::string();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
 std::vector<std::unique_ptr<age::Recipient>> own_recipients(const Keyring& keyring) {
   std::vector<std::unique_ptr<age::Recipient>> recipients;
   for (const auto& identity : keyring.identities) {
@@ -149,6 +159,12 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
   if (auto* error = std::get_if<onepassword::Error>(&token)) {
     return all_failed(references, error->failure, error->message);
   }
+  // What each reference's cached value was before `op` ran: one stored meanwhile by another
+  // process (an activation, perhaps for new identities) is newer than this read, and stays.
+  std::vector<std::string> blobs_before;
+  for (const auto& reference : references) {
+    blobs_before.push_back(cached_blob(state, reference));
+  }
   auto results = fetch(settings, op_config_dir(state), references, max_size,
                        std::move(std::get<SecretBytes>(token)), std::move(stop));
   std::vector<ValueOutcome> outcomes;
@@ -168,6 +184,10 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
       const auto& bytes = std::get<std::vector<std::uint8_t>>(ciphertext);
       const auto now = seconds_now();
       const auto lock = state.lock();
+      if (cached_blob(state, references[index]) != blobs_before[index]) {
+        outcomes.push_back(std::move(outcome));
+        continue;
+      }
       if (same_as_cached(state, references[index], value, keyring)) {
         state.confirm_value(references[index], now);
       } else {
@@ -180,6 +200,17 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
     outcomes.push_back(std::move(outcome));
   }
   return outcomes;
+}
+
+std::optional<onepassword::Error> settings_problem(const manifest::OnePassword& settings) {
+  if (auto token = token_of(settings); auto* error = std::get_if<onepassword::Error>(&token)) {
+    return std::move(*error);
+  }
+  if (auto program = onepassword::trusted_program(settings.op);
+      auto* error = std::get_if<onepassword::Error>(&program)) {
+    return std::move(*error);
+  }
+  return std::nullopt;
 }
 
 std::vector<ValueOutcome> resolve_values(const state::StateDir* state,

@@ -35,6 +35,10 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
                                       const std::vector<std::string>& references,
                                       std::uint64_t max_size, std::stop_token stop = {});
 
+// What would stop every read before `op` runs: the token file and the `op` program, checked
+// as each read checks them; nullopt when both would do. Asks 1Password nothing.
+std::optional<onepassword::Error> settings_problem(const manifest::OnePassword& settings);
+
 // Only checks that each reference resolves, and that its value would fit max_size once
 // encrypted to the keyring's identities, keeping nothing (`secretfs check`).
 std::vector<ValueOutcome> resolve_values(const state::StateDir* state,

@@ -163,6 +163,8 @@ class SpawnActions {
     ::posix_spawn_file_actions_adddup2(&actions_, output.write.get(), STDOUT_FILENO);
     ::posix_spawn_file_actions_adddup2(&actions_, diagnostics.write.get(), STDERR_FILENO);
     ::posix_spawn_file_actions_addclosefrom_np(&actions_, STDERR_FILENO + 1);
+    // Not in the caller's folder, which may be anyone's (/tmp): nothing there is `op`'s.
+    ::posix_spawn_file_actions_addchdir_np(&actions_, "/");
   }
   ~SpawnActions() { ::posix_spawn_file_actions_destroy(&actions_); }
   SpawnActions(const SpawnActions&) = delete;
@@ -401,7 +403,17 @@ std::variant<std::filesystem::path, Error> trusted_program(const std::filesystem
   }
   // The program and every folder above it, and also every folder of the path as written: a
   // link on the way (the program itself, or a folder) leads elsewhere only as long as no other
-  // user may replace it, which the folder that holds it decides.
+  // user may replace it, which the folder that holds it and the link's owner decide.
+  for (auto entry = path; entry != entry.root_path(); entry = entry.parent_path()) {
+    struct stat status {};
+    if (::lstat(entry.c_str(), &status) == 0 && S_ISLNK(status.st_mode) &&
+        status.st_uid != 0 && status.st_uid != ::geteuid()) {
+      return Error{Failure::unusable, "refusing to run `" + program.string() + "` with the "
+                                      "token: " + entry.string() + " is a link that belongs "
+                                      "to uid " + std::to_string(status.st_uid) + ", who may "
+                                      "point it elsewhere"};
+    }
+  }
   for (const auto& start : {real, path.parent_path()}) {
     for (auto entry = start; ; entry = entry.parent_path()) {
       if (std::string problem = changeable_by_others(entry, entry == real); !problem.empty()) {

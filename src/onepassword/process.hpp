@@ -24,9 +24,4 @@ enum class Printed { value, item };
 Output run_op(const Settings& settings, const SecretBytes& token,
               const std::vector<std::string>& arguments, Printed printed);
 
-// Why `program` (a path, or a bare name looked up in PATH) must not be run with the token, or
-// its absolute path: like an identity file, it and every folder above it must belong to root or
-// to the caller, and none may be writable by group or others (a sticky folder excepted).
-std::variant<std::filesystem::path, Error> trusted_program(const std::filesystem::path& program);
-
 }  // namespace secretfs::onepassword

@@ -76,6 +76,14 @@ std::variant<Reference, std::string> parse_reference(std::string_view text) {
     if (reference.query.empty()) {
       return std::string("The query after '?' is empty.");
     }
+    // 1Password's queries are words (attribute=otp, ssh-format=openssh): an escape or a space
+    // would only hide from the checks here what `op` may decode.
+    for (const char c : reference.query) {
+      if (!(allowed(c) && c != ' ') && c != '=' && c != '&') {
+        return "The query contains " + shown(c) +
+               ", which a secret reference query cannot hold; write it as attribute=value.";
+      }
+    }
   }
 
   const std::vector<std::string_view> segments = split_path(path);

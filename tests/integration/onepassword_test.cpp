@@ -478,6 +478,19 @@ TEST_CASE("a token file that others can read is refused", "[onepassword]") {
                                  "secretfs: 1 problem; nothing was activated and the current "
                                  "generation keeps serving\n");
   CHECK(account.calls().empty());
+
+  // Also when every value is cached and nothing has to be read: the daemon will need it.
+  REQUIRE(::chmod(account.token_file().c_str(), 0600) == 0);
+  REQUIRE(run(cli() + " activate --manifest " + shell_quoted(manifest) + " > /dev/null") == 0);
+  REQUIRE(::chmod(account.token_file().c_str(), 0640) == 0);
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(manifest) + " 2> " +
+            shell_quoted(report)) == 1);
+  CHECK(read_file(report) == "error: [onepassword]: cannot run op: token file " +
+                                 account.token_file().string() +
+                                 ": mode 0640 gives access to group or others; chmod 600 it\n"
+                                 "secretfs: 1 problem; nothing was activated and the current "
+                                 "generation keeps serving\n");
+  CHECK(account.calls().size() == 1);
 }
 
 TEST_CASE("a value that a later activation reads is listed as changed and warned of no more",
@@ -636,18 +649,17 @@ TEST_CASE("sync refuses one-time codes and files the host would refuse", "[onepa
   CHECK(run(cli() + " sync 'op://Prod/db/password?Attribute=OTP' " + shell_quoted(otp) +
             options) == 1);
   CHECK(read_file(report) ==
-        "secretfs: op://Prod/db/password?Attribute=OTP: source "
-        "op://Prod/db/password?Attribute=OTP: a one-time password changes every 30 seconds, "
-        "and secretfs serves the value it read last: read the field's secret instead (no "
-        "query)\n");
+        "secretfs: op://Prod/db/password?Attribute=OTP: a one-time password changes every 30 "
+        "seconds, and secretfs serves the value it read last: read the field's secret instead "
+        "(no query)\n");
   CHECK_FALSE(std::filesystem::exists(otp));
 
   const auto manifest = scenario.manifest(
       "max_secret_size = 1024\n" + account.settings() +
       "[secrets.\"big\"]\nsource = \"op://Prod/db/big\"\nfile = \"big.age\"\n");
   CHECK(run(cli() + " sync --manifest " + shell_quoted(manifest) + options) == 1);
-  CHECK(read_file(report) == "error: secret `big`: op://Prod/db/big: too large: the value is "
-                             "larger than 1024 bytes (max_secret_size)\n"
+  CHECK(read_file(report) == "error: secret `big`: source op://Prod/db/big: too large: the "
+                             "value is larger than 1024 bytes (max_secret_size)\n"
                              "secretfs: the file was not synced\n");
   CHECK_FALSE(std::filesystem::exists(scenario.dir() / "big.age"));
   CHECK(account.calls().size() == 1);  // the one-time code was never asked for
@@ -726,7 +738,20 @@ TEST_CASE("check refuses what can never work: an unsafe op, a one-time password,
                                "` with the token: " + open.string() +
                                " (mode 0777) may be changed by group or others") !=
         std::string::npos);
-  CHECK(account.calls().size() == 1);
+
+  // In a sticky folder, a link that another user owns is theirs to replace.
+  REQUIRE(::chmod(open.c_str(), 01777) == 0);
+  REQUIRE(::lchown((open / "op").c_str(), kStranger, kStrangerGroup) == 0);
+  CHECK(run(cli() + " check --manifest " + shell_quoted(linked) + " > " + shell_quoted(report)) ==
+        1);
+  CHECK(read_file(report).find("cannot run op: refusing to run `" + (open / "op").string() +
+                               "` with the token: " + (open / "op").string() +
+                               " is a link that belongs to uid " + std::to_string(kStranger) +
+                               ", who may point it elsewhere") != std::string::npos);
+  REQUIRE(::lchown((open / "op").c_str(), 0, 0) == 0);
+  CHECK(run(cli() + " check --manifest " + shell_quoted(linked) + " > " + shell_quoted(report)) ==
+        0);
+  CHECK(account.calls().size() == 2);
 }
 
 TEST_CASE("new identities: activate reads again what the old ones encrypted", "[onepassword]") {
@@ -743,5 +768,76 @@ TEST_CASE("new identities: activate reads again what the old ones encrypted", "[
   CHECK(run(cli() + " activate --manifest " + shell_quoted(second)) == 0);
   CHECK(item_gets(account.calls()) == 2);
   Mount mount(scenario.state_dir(), scenario.mount_point(), MountSource::state_dir);
+  CHECK(read_as(mount / "db/password", kOwnerReader).content == "hunter2");
+}
+
+TEST_CASE("a value stored by activate for new identities outlives the daemon's read under way",
+          "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  // The daemon's `op` (its parent runs `mount`) waits 3 s, after leaving a mark; others do not.
+  const auto slow_op = scenario.dir() / "slow-op";
+  const auto started = scenario.dir() / "daemon-read-started";
+  write_file(slow_op,
+             "#!/bin/sh\nif tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q ' mount '; then touch " +
+                 shell_quoted(started) + "; sleep 3; fi\nexec " + shell_quoted(scenario.dir() / "op") +
+                 " \"$@\"\n",
+             0755);
+  const auto with_slow_op = [&](const std::string& settings) {
+    return std::regex_replace(settings, std::regex("op = \"[^\"]*\""),
+                              "op = \"" + slow_op.string() + "\"");
+  };
+  const auto first = scenario.manifest(with_slow_op(account.settings("1s", "1s")) +
+                                       op_secret("db/password", "op://Prod/db/password"));
+  Mount mount(first, scenario.mount_point());
+  REQUIRE(read_until(mount / "db/password", "hunter2").content == "hunter2");
+
+  // A refresh starts; meanwhile an activation brings a new key and reads the value for it.
+  std::filesystem::remove(started);
+  for (int i = 0; i < kPolls && !std::filesystem::exists(started); ++i) {
+    std::this_thread::sleep_for(kPoll);
+  }
+  REQUIRE(std::filesystem::exists(started));
+  const auto other_key = scenario.dir() / "other.key";
+  REQUIRE(run(cli() + " keygen -o " + shell_quoted(other_key) + " > /dev/null 2>&1") == 0);
+  const auto second =
+      scenario.manifest(with_slow_op(account.settings("1h")) +
+                            op_secret("db/password", "op://Prod/db/password"),
+                        "\"" + other_key.string() + "\"");
+  REQUIRE(run(cli() + " activate --manifest " + shell_quoted(second) + " > /dev/null") == 0);
+  CHECK(read_as(mount / "db/password", kOwnerReader).content == "hunter2");
+
+  // The daemon's read, encrypted for the old key, ends and must not replace that value.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  const auto result = read_as(mount / "db/password", kOwnerReader);
+  CHECK(result.error == 0);
+  CHECK(result.content == "hunter2");
+}
+
+TEST_CASE("status and switches do not wait for a slow systemctl", "[onepassword]") {
+  Scenario scenario;
+  Account account(scenario);
+  const auto running = scenario.dir() / "systemctl-running";
+  const auto release = scenario.dir() / "systemctl-release";
+  write_file(scenario.dir() / "systemctl",
+             "#!/bin/sh\ntouch " + shell_quoted(running) + "\nfor i in $(seq 300); do [ -e " +
+                 shell_quoted(release) + " ] && exit 0; sleep 0.1; done\n",
+             0755);
+  ::setenv("SECRETFS_SYSTEMCTL", (scenario.dir() / "systemctl").c_str(), 1);
+  const auto manifest = scenario.manifest(
+      account.settings("1s", "200ms") +
+      op_secret("db/password", "op://Prod/db/password", "restart_units = [\"app.service\"]\n"));
+  Mount mount(manifest, scenario.mount_point());
+  ::unsetenv("SECRETFS_SYSTEMCTL");
+  for (int i = 0; i < kPolls && !std::filesystem::exists(running); ++i) {
+    std::this_thread::sleep_for(kPoll);
+  }
+  REQUIRE(std::filesystem::exists(running));  // the first value restarts app.service
+
+  // systemctl hangs (30 s at most); the daemon still answers.
+  CHECK(run(cli() + " status --state-dir " + shell_quoted(scenario.state_dir()) +
+            " > /dev/null 2>&1") == 0);
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(manifest) + " > /dev/null 2>&1") == 0);
+  write_file(release, "", 0644);
   CHECK(read_as(mount / "db/password", kOwnerReader).content == "hunter2");
 }

@@ -211,6 +211,25 @@ TEST_CASE("identity files owned by another user are refused", "[key_files]") {
   CHECK(load_identity_file(path, FilePermissions::any).size() == 1);
 }
 
+TEST_CASE("a folder further up that others may write to is refused too", "[key_files]") {
+  TempDir dir;
+  const auto sub = dir / "sub";
+  std::filesystem::create_directory(sub);
+  REQUIRE(::chmod(sub.c_str(), 0700) == 0);
+  const auto path = sub / "key.txt";
+  write_text(path, std::string(kIdentity) + "\n");
+  REQUIRE(::chmod(path.c_str(), 0600) == 0);
+  REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
+  // Whoever may write to dir can rename sub and put a folder of theirs in its place.
+  require_error([&] { load_identity_file(path); }, ErrorKind::key,
+                "identity file " + path.string() + ": the folder above it " +
+                    dir.path().string() + " (owner uid " + std::to_string(::geteuid()) +
+                    ", mode 0777) lets group or others replace the file; chmod go-w " +
+                    dir.path().string() + ", or keep the file in a folder only root may change");
+  REQUIRE(::chmod(dir.path().c_str(), 01777) == 0);
+  CHECK(load_identity_file(path).size() == 1);
+}
+
 TEST_CASE("identity files in a folder group or others may write to are refused unless sticky",
           "[key_files]") {
   TempDir dir;

@@ -286,6 +286,15 @@ TEST_CASE("malformed secret references are refused with a sentence", "[onepasswo
         "The section contains 0x09, which a secret reference cannot hold; write the section's "
         "ID instead.");
   CHECK(refusal("op://a/b/c?") == "The query after '?' is empty.");
+  CHECK(refusal("op://a/b/c?attribute=%6ftp") ==
+        "The query contains '%', which a secret reference query cannot hold; write it as "
+        "attribute=value.");
+  CHECK(refusal("op://a/b/c?attribute=+otp") ==
+        "The query contains '+', which a secret reference query cannot hold; write it as "
+        "attribute=value.");
+  CHECK(refusal("op://a/b/c?attribute=otp ") ==
+        "The query contains 0x20, which a secret reference query cannot hold; write it as "
+        "attribute=value.");
   CHECK(refusal("op://a/-rf/c") ==
         "The item starts with '-', which `op` would take for an option; write the item's ID "
         "instead.");
