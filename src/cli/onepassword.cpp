@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <variant>
 
@@ -55,6 +56,16 @@ std::string describe(const onepassword::Error& error) {
   return std::string(onepassword::to_string(error.failure)) + ": " + error.message;
 }
 
+// What stops every reference at once and only a fix can mend: a token file that is refused, an
+// `op` that cannot or must not run. A missing token file is not: it may yet come.
+std::optional<std::string> settings_problem(const manifest::Manifest& manifest) {
+  const auto error = fs::settings_problem(manifest.onepassword);
+  if (error && is_definite(*error)) {
+    return "[onepassword]: " + describe(*error);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<std::string> references_of(const manifest::Manifest& manifest) {
@@ -84,12 +95,13 @@ NewValues read_new_values(state::StateDir& state, const manifest::Manifest& mani
     }
   }
   NewValues found;
+  // A token file or `op` that can never be used is named once, whether or not anything needs
+  // reading now: the daemon will need them to read the values again.
+  if (auto problem = settings_problem(manifest)) {
+    found.problems.push_back(std::move(*problem));
+    return found;
+  }
   if (missing.empty()) {
-    // Nothing to read, but what the daemon will need to read them again is checked all the same.
-    const auto error = fs::settings_problem(manifest.onepassword);
-    if (error && is_definite(*error)) {
-      found.problems.push_back("[onepassword]: " + describe(*error));
-    }
     return found;
   }
   // Only a value the host did not have is a change for its readers; one read again for new
@@ -148,6 +160,10 @@ ReferenceFindings check_references(const manifest::Manifest& manifest) {
     return findings;
   }
   onepassword::kill_op_on_interrupt();
+  if (auto problem = settings_problem(manifest)) {
+    findings.problems.push_back(std::move(*problem));
+    return findings;
+  }
   std::optional<state::StateDir> state;
   try {
     if (std::filesystem::exists(manifest.state_dir)) {

@@ -106,6 +106,10 @@ int check(const CheckFlags& flags) {
       std::printf("warning: %s\n", line.c_str());
     }
     problems.insert(problems.end(), references.problems.begin(), references.problems.end());
+  } else if (!manifest.onepassword.token_file.empty() && !references_of(manifest).empty()) {
+    std::printf("warning: [onepassword]: token file %s does not exist here: 1Password "
+                "references were checked for their form only\n",
+                manifest.onepassword.token_file.c_str());
   }
   for (const auto& problem : problems) {
     std::printf("error: %s\n", problem.c_str());

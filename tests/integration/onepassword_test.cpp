@@ -465,8 +465,7 @@ TEST_CASE("a token file that others can read is refused", "[onepassword]") {
   const auto report = scenario.dir() / "report";
   const auto manifest = scenario.manifest(account.settings() +
                                           op_secret("db/password", "op://Prod/db/password"));
-  const std::string refusal = "error: secret `db/password` (op://Prod/db/password): 1Password: "
-                              "cannot run op: token file " +
+  const std::string refusal = "error: [onepassword]: cannot run op: token file " +
                               account.token_file().string() +
                               ": mode 0644 gives access to group or others; chmod 600 it\n";
   CHECK(run(cli() + " check --manifest " + shell_quoted(manifest) + " > " +
@@ -491,6 +490,16 @@ TEST_CASE("a token file that others can read is refused", "[onepassword]") {
                                  "secretfs: 1 problem; nothing was activated and the current "
                                  "generation keeps serving\n");
   CHECK(account.calls().size() == 1);
+
+  // A token file that is not there (yet) is said, not refused: references keep their form check.
+  std::filesystem::remove(account.token_file());
+  CHECK(run(cli() + " check --manifest " + shell_quoted(manifest) + " > " +
+            shell_quoted(report)) == 0);
+  CHECK(read_file(report) == "warning: [onepassword]: token file " +
+                                 account.token_file().string() +
+                                 " does not exist here: 1Password references were checked for "
+                                 "their form only\n" +
+                                 manifest.string() + ": 1 secret, 0 problems\n");
 }
 
 TEST_CASE("a value that a later activation reads is listed as changed and warned of no more",
@@ -712,8 +721,7 @@ TEST_CASE("check refuses what can never work: an unsafe op, a one-time password,
                                        op_secret("db/password", "op://Prod/db/password"));
   CHECK(run(cli() + " check --manifest " + shell_quoted(small) + " > " + shell_quoted(report)) ==
         1);
-  CHECK(read_file(report) == "error: secret `db/password` (op://Prod/db/password): 1Password: "
-                             "cannot run op: refusing to run `" +
+  CHECK(read_file(report) == "error: [onepassword]: cannot run op: refusing to run `" +
                                  op.string() + "` with the token: " + op.string() +
                                  " (mode 0777) may be changed by group or others; chmod go-w "
                                  "it\n" +
