@@ -270,7 +270,8 @@ std::vector<std::string> Refresher::note(const manifest::OnePassword& settings,
 Refresher::Clock::duration Refresher::next_refresh(const manifest::OnePassword& settings) const {
   const auto jitter_range = static_cast<std::uint32_t>(
       std::min<std::int64_t>(settings.refresh.count() / kJitterDivisor, UINT32_MAX));
-  const auto jitter = std::chrono::milliseconds(jitter_range == 0 ? 0 : randombytes_uniform(jitter_range));
+  const auto jitter =
+      std::chrono::milliseconds(jitter_range == 0 ? 0 : randombytes_uniform(jitter_range));
   return settings.refresh - jitter;
 }
 

@@ -788,8 +788,8 @@ TEST_CASE("a value stored by activate for new identities outlives the daemon's r
   const auto started = scenario.dir() / "daemon-read-started";
   write_file(slow_op,
              "#!/bin/sh\nif tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q ' mount '; then touch " +
-                 shell_quoted(started) + "; sleep 3; fi\nexec " + shell_quoted(scenario.dir() / "op") +
-                 " \"$@\"\n",
+                 shell_quoted(started) + "; sleep 3; fi\nexec " +
+                 shell_quoted(scenario.dir() / "op") + " \"$@\"\n",
              0755);
   const auto with_slow_op = [&](const std::string& settings) {
     return std::regex_replace(settings, std::regex("op = \"[^\"]*\""),
