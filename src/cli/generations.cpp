@@ -135,12 +135,15 @@ int activate(const ActivateFlags& flags) {
   // checked and stored; a manifest without any creates nothing before it is checked.
   std::vector<std::string> problems;
   std::vector<std::string> new_values;
+  std::optional<state::StateDir> state;
+  std::optional<state::Lock> lock;
   if (!references_of(file.manifest).empty()) {
-    auto state = state::StateDir::open(state_dir);
-    auto values = read_new_values(state, file.manifest);
+    state.emplace(state::StateDir::open(state_dir));
+    lock.emplace(state->lock());
+    auto values = read_new_values(*state, file.manifest);
     problems = std::move(values.problems);
     new_values = std::move(values.changed);
-    state.attach_values(file.manifest);
+    state->attach_values(file.manifest);
   }
   for (auto& problem : fs::validate(file.manifest, FilePermissions::strict)) {
     problems.push_back(std::move(problem));
@@ -153,16 +156,18 @@ int activate(const ActivateFlags& flags) {
                   "; nothing was activated and the current generation keeps serving");
   }
 
-  auto state = state::StateDir::open(state_dir);
-  const auto lock = state.lock();
-  const auto previous = state.current();
-  const state::Stored stored = state.store(file.manifest, file.text);
-  auto changed = changes(state, previous, stored.number);
+  if (!state) {
+    state.emplace(state::StateDir::open(state_dir));
+    lock.emplace(state->lock());
+  }
+  const auto previous = state->current();
+  const state::Stored stored = state->store(file.manifest, file.text);
+  auto changed = changes(*state, previous, stored.number);
   changed.insert(changed.end(), new_values.begin(), new_values.end());
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-  const Switched switched = make_current(state, stored.number);
-  const auto pruned = prune(state, file.manifest.keep_generations);
+  const Switched switched = make_current(*state, stored.number);
+  const auto pruned = prune(*state, file.manifest.keep_generations);
 
   if (flags.json) {
     const nlohmann::json report = {{"generation", stored.number},

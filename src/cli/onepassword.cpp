@@ -56,17 +56,15 @@ std::string describe(const onepassword::Error& error) {
   return std::string(onepassword::to_string(error.failure)) + ": " + error.message;
 }
 
-// What stops every reference at once and only a fix can mend: a token file that is refused, an
-// `op` that cannot or must not run. A missing token file is not: it may yet come.
-std::optional<std::string> settings_problem(const manifest::Manifest& manifest) {
+}  // namespace
+
+std::optional<std::string> onepassword_settings_problem(const manifest::Manifest& manifest) {
   const auto error = fs::settings_problem(manifest.onepassword);
   if (error && is_definite(*error)) {
     return "[onepassword]: " + describe(*error);
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 std::vector<std::string> references_of(const manifest::Manifest& manifest) {
   std::vector<std::string> references;
@@ -97,11 +95,17 @@ NewValues read_new_values(state::StateDir& state, const manifest::Manifest& mani
   NewValues found;
   // A token file or `op` that can never be used is named once, whether or not anything needs
   // reading now: the daemon will need them to read the values again.
-  if (auto problem = settings_problem(manifest)) {
+  if (auto problem = onepassword_settings_problem(manifest)) {
     found.problems.push_back(std::move(*problem));
     return found;
   }
   if (missing.empty()) {
+    if (const auto error = fs::settings_problem(manifest.onepassword)) {
+      std::fprintf(stderr,
+                   "warning: [onepassword]: %s; the cached values are served, but the daemon "
+                   "cannot read them again until this is mended\n",
+                   describe(*error).c_str());
+    }
     return found;
   }
   // Only a value the host did not have is a change for its readers; one read again for new
@@ -118,7 +122,8 @@ NewValues read_new_values(state::StateDir& state, const manifest::Manifest& mani
   }
   std::set<std::string> read;
   for (const auto& outcome : fs::read_values(state, manifest.onepassword, keyring, missing,
-                                             manifest.max_secret_size)) {
+                                             manifest.max_secret_size, {},
+                                             fs::Locking::held_by_caller)) {
     if (!outcome.error) {
       if (outcome.changed && !had_value.contains(outcome.reference)) {
         read.insert(outcome.reference);
@@ -160,7 +165,7 @@ ReferenceFindings check_references(const manifest::Manifest& manifest) {
     return findings;
   }
   onepassword::kill_op_on_interrupt();
-  if (auto problem = settings_problem(manifest)) {
+  if (auto problem = onepassword_settings_problem(manifest)) {
     findings.problems.push_back(std::move(*problem));
     return findings;
   }

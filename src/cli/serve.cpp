@@ -110,6 +110,10 @@ int check(const CheckFlags& flags) {
     std::printf("warning: [onepassword]: token file %s does not exist here: 1Password "
                 "references were checked for their form only\n",
                 manifest.onepassword.token_file.c_str());
+    // `op` itself can be judged without a token.
+    if (auto problem = onepassword_settings_problem(manifest)) {
+      problems.push_back(std::move(*problem));
+    }
   }
   for (const auto& problem : problems) {
     std::printf("error: %s\n", problem.c_str());

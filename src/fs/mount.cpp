@@ -490,9 +490,15 @@ class Daemon {
       argv.push_back(word.data());
     }
     argv.push_back(nullptr);
+    // A process group of its own, so that a timeout kills whatever it started too.
+    posix_spawnattr_t attributes;
+    ::posix_spawnattr_init(&attributes);
+    ::posix_spawnattr_setpgroup(&attributes, 0);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
     pid_t child = 0;
-    if (const int error = ::posix_spawnp(&child, argv[0], nullptr, nullptr, argv.data(), environ);
-        error != 0) {
+    const int error = ::posix_spawnp(&child, argv[0], nullptr, &attributes, argv.data(), environ);
+    ::posix_spawnattr_destroy(&attributes);
+    if (error != 0) {
       spdlog::error("could not run {}: {}", words[0], std::strerror(error));
       return;
     }
@@ -508,7 +514,7 @@ class Daemon {
       std::this_thread::sleep_for(kSystemctlPoll);
     }
     if (waited == 0) {
-      ::kill(child, SIGKILL);
+      ::kill(-child, SIGKILL);
       while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
       }
       spdlog::error("{} {} {} did not finish within {} s and was killed", words[0], verb, list,

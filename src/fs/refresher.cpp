@@ -202,8 +202,10 @@ void Refresher::read_due(const SecretSet& set) {
     return;
   }
   const auto& settings = set.onepassword();
-  const auto outcomes =
-      read_values(state_, settings, set.keyring(), due, set.max_secret_size(), stop_);
+  // A switch while `op` runs may bring other identities: a value read for these is not kept.
+  const auto still_current = [this, &set] { return current_().get() == &set; };
+  const auto outcomes = read_values(state_, settings, set.keyring(), due, set.max_secret_size(),
+                                    stop_, Locking::per_value, still_current);
   if (stop_.stop_requested()) {
     return;  // the daemon stops: `op` was killed, which says nothing about 1Password
   }
@@ -231,6 +233,10 @@ std::vector<std::string> Refresher::note(const manifest::OnePassword& settings,
       continue;
     }
     Schedule& schedule = found->second;
+    if (outcome.superseded) {
+      schedule.next = now;  // read again for the set served now
+      continue;
+    }
     if (!outcome.error) {
       schedule.failures = 0;
       schedule.last_error.reset();

@@ -146,7 +146,9 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
                                       const manifest::OnePassword& settings,
                                       const Keyring& keyring,
                                       const std::vector<std::string>& references,
-                                      std::uint64_t max_size, std::stop_token stop) {
+                                      std::uint64_t max_size, std::stop_token stop,
+                                      Locking locking,
+                                      const std::function<bool()>& still_current) {
   if (references.empty()) {
     return {};
   }
@@ -183,8 +185,13 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
       }
       const auto& bytes = std::get<std::vector<std::uint8_t>>(ciphertext);
       const auto now = seconds_now();
-      const auto lock = state.lock();
-      if (cached_blob(state, references[index]) != blobs_before[index]) {
+      std::optional<state::Lock> lock;
+      if (locking == Locking::per_value) {
+        lock.emplace(state.lock());
+      }
+      if (cached_blob(state, references[index]) != blobs_before[index] ||
+          (still_current && !still_current())) {
+        outcome.superseded = true;
         outcomes.push_back(std::move(outcome));
         continue;
       }
@@ -203,11 +210,12 @@ std::vector<ValueOutcome> read_values(state::StateDir& state,
 }
 
 std::optional<onepassword::Error> settings_problem(const manifest::OnePassword& settings) {
-  if (auto token = token_of(settings); auto* error = std::get_if<onepassword::Error>(&token)) {
-    return std::move(*error);
-  }
+  // The program first: a missing token file may yet come, an unusable `op` is a mistake now.
   if (auto program = onepassword::trusted_program(settings.op);
       auto* error = std::get_if<onepassword::Error>(&program)) {
+    return std::move(*error);
+  }
+  if (auto token = token_of(settings); auto* error = std::get_if<onepassword::Error>(&token)) {
     return std::move(*error);
   }
   return std::nullopt;

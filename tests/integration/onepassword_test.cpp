@@ -500,6 +500,21 @@ TEST_CASE("a token file that others can read is refused", "[onepassword]") {
                                  " does not exist here: 1Password references were checked for "
                                  "their form only\n" +
                                  manifest.string() + ": 1 secret, 0 problems\n");
+  CHECK(run(cli() + " activate --manifest " + shell_quoted(manifest) + " 2> " +
+            shell_quoted(report) + " > /dev/null") == 0);
+  CHECK(read_file(report).find("warning: [onepassword]: authentication failed: token file " +
+                               account.token_file().string() + ": cannot open: No such file or "
+                               "directory; the cached values are served") == 0);
+
+  // `op` is judged without a token all the same.
+  const auto no_op = scenario.manifest(
+      std::regex_replace(account.settings(), std::regex("op = \"[^\"]*\""),
+                         "op = \"/nonexistent/op\"") +
+      op_secret("db/password", "op://Prod/db/password"));
+  CHECK(run(cli() + " check --manifest " + shell_quoted(no_op) + " > " + shell_quoted(report)) ==
+        1);
+  CHECK(read_file(report).find("error: [onepassword]: cannot run op: cannot run "
+                               "`/nonexistent/op`: ") != std::string::npos);
 }
 
 TEST_CASE("a value that a later activation reads is listed as changed and warned of no more",
