@@ -579,8 +579,9 @@ TEST_CASE("each reference of an item backs off by its own failures", "[onepasswo
     return failures(s, "op://Prod/db/password") > 0;
   });
   INFO(status.dump());
+  // Shared counts would make both equal; db/gone has failed at least once before the outage.
   CHECK(failures(status, "op://Prod/db/password") == 1);
-  CHECK(failures(status, "op://Prod/db/gone") >= 4);
+  CHECK(failures(status, "op://Prod/db/gone") >= 2);
   CHECK(read_as(mount / "db/password", kOwnerReader).content == "hunter2");
 }
 
