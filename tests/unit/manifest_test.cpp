@@ -293,7 +293,8 @@ file = "mn.age"
   CHECK(manifest.secrets[1].name == "m/n");
   CHECK(manifest.secrets[2].name == "zeta");
   REQUIRE(manifest.problems.size() == 3);
-  CHECK(manifest.problems[0].message == "manifest.toml:4: secret `b`: key `file` or `source` is missing");
+  CHECK(manifest.problems[0].message ==
+        "manifest.toml:4: secret `b`: key `file` or `source` is missing");
   CHECK(manifest.problems[1].message.rfind("manifest.toml:5: secret `b`: mode `0700`", 0) == 0);
   CHECK(manifest.problems[2].message == "manifest.toml:9: secret `a`: unknown user `nobody-here`");
 }

@@ -632,7 +632,8 @@ std::string reason_of(std::string_view text) {
 TEST_CASE("an item's JSON is decoded in locked memory, escapes and all", "[onepassword]") {
   namespace op = secretfs::onepassword;
   const auto item = op::parse_item(bytes_of(
-      R"({"id":"i","fields":[{"id":"p","label":"pass","value":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00"},)"
+      R"({"id":"i","fields":[{"id":"p","label":"pass",)"
+      R"("value":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00"},)"
       R"({"id":"e","label":"empty"},{"id":"n","label":"num","value":12.5e-1},)"
       R"({"id":"k","label":"key","value":"in section","section":{"id":"s","label":"Admin"}}],)"
       R"("files":[{"id":"f","name":"key.der","size":3}],"urls":[true,false,null,[],{}]})"));

@@ -200,7 +200,8 @@ TEST_CASE("a key of the wrong type refuses the secret, naming key and line", "[m
 
 TEST_CASE("an unknown key in a secret refuses it, naming key and line", "[manifest]") {
   CHECK(only_problem(secret_with("onwer = \"postgres\""), "s") ==
-        "manifest.toml:3: secret `s`: unknown key `onwer` (expected file, source, owner, group, mode, restart_units or reload_units)");
+        "manifest.toml:3: secret `s`: unknown key `onwer` (expected file, source, owner, group, "
+        "mode, restart_units or reload_units)");
 }
 
 TEST_CASE("a missing or empty file refuses the secret", "[manifest]") {
@@ -222,15 +223,16 @@ colour = "blue"
   REQUIRE(manifest.problems.size() == 5);
   CHECK(manifest.problems[0].message ==
         "manifest.toml:1: secret `a//b`: name has an empty segment (`//`)");
-  CHECK(manifest.problems[1].message == "manifest.toml:1: secret `a//b`: key `file` or `source` is missing");
+  CHECK(manifest.problems[1].message ==
+        "manifest.toml:1: secret `a//b`: key `file` or `source` is missing");
   CHECK(manifest.problems[2].message ==
         "manifest.toml:2: secret `a//b`: unknown user `nobody-here`");
   CHECK(manifest.problems[3].message ==
         "manifest.toml:3: secret `a//b`: mode `0644` has write bits; a secret may only have read "
         "bits (0444)");
   CHECK(manifest.problems[4].message ==
-        "manifest.toml:4: secret `a//b`: unknown key `colour` (expected file, source, owner, group, "
-        "mode, restart_units or reload_units)");
+        "manifest.toml:4: secret `a//b`: unknown key `colour` (expected file, source, owner, "
+        "group, mode, restart_units or reload_units)");
   for (const auto& problem : manifest.problems) {
     CHECK(problem.secret == "a//b");
   }
